@@ -1,0 +1,149 @@
+"""Exceptions raised by nasbench-arrow.
+
+Every error derives from :class:`NASBenchError`; where a builtin fits, the
+error also derives from it, so callers can catch either::
+
+    NASBenchError
+    ├── OutOfDomainError                       spec or epochs outside the dataset (original name)
+    ├── ConversionError(ValueError)            bad source data; carries record index and byte offset
+    │   └── TFRecordError                      framing: truncation, length/payload CRC mismatch
+    ├── DatasetError                           a converted dataset cannot be used
+    │   ├── DatasetNotFoundError(FileNotFoundError)
+    │   ├── DatasetFormatError(ValueError)     not a dataset, unknown format version, bad manifest
+    │   ├── DatasetCorruptError                missing, truncated or altered data file
+    │   └── DatasetExistsError(FileExistsError)   refusing to overwrite
+    └── MissingDependencyError(ImportError)    an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NASBenchError",
+    "OutOfDomainError",
+    "ConversionError",
+    "TFRecordError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DatasetFormatError",
+    "DatasetCorruptError",
+    "DatasetExistsError",
+    "MissingDependencyError",
+    "import_optional",
+]
+
+
+class NASBenchError(Exception):
+    """Base class of every error raised by nasbench-arrow."""
+
+
+class OutOfDomainError(NASBenchError):
+    """Indicates that the requested graph is outside of the search domain."""
+
+
+class ConversionError(NASBenchError, ValueError):
+    """Source data that cannot be converted.
+
+    Parameters
+    ----------
+    message : str
+        What was wrong.
+    source : str, optional
+        File the record came from.
+    record_index : int, optional
+        0-based index of the record in the file.
+    byte_offset : int, optional
+        Offset of the record's first byte (its length field) in the file.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        record_index: int | None = None,
+        byte_offset: int | None = None,
+    ):
+        self.reason = message
+        self.source = source
+        self.record_index = record_index
+        self.byte_offset = byte_offset
+        where = []
+        if source is not None:
+            where.append(str(source))
+        if record_index is not None:
+            where.append(f"record {record_index}")
+        if byte_offset is not None:
+            where.append(f"byte offset {byte_offset}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+    def __reduce__(self):  # keep the keyword arguments across pickling (multiprocessing)
+        return (
+            _rebuild_conversion_error,
+            (type(self), self.reason, self.source, self.record_index, self.byte_offset),
+        )
+
+
+def _rebuild_conversion_error(cls, reason, source, record_index, byte_offset):
+    return cls(reason, source=source, record_index=record_index, byte_offset=byte_offset)
+
+
+class TFRecordError(ConversionError):
+    """Broken TFRecord framing: truncated file or a CRC that does not match."""
+
+
+class DatasetError(NASBenchError):
+    """A converted dataset that cannot be opened or read."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """The dataset path does not exist."""
+
+
+class DatasetFormatError(DatasetError, ValueError):
+    """Not a dataset, a manifest that cannot be parsed, or an unknown format version."""
+
+
+class DatasetCorruptError(DatasetError):
+    """A data file of the dataset is missing, truncated or altered."""
+
+
+class DatasetExistsError(DatasetError, FileExistsError):
+    """The output path exists and overwriting was not asked for."""
+
+
+class MissingDependencyError(NASBenchError, ImportError):
+    """An optional dependency is needed for this feature."""
+
+
+def import_optional(module: str, extra: str, feature: str):
+    """Import an optional module or raise with the install hint.
+
+    Parameters
+    ----------
+    module : str
+        Module to import, e.g. ``"tensorflow"``.
+    extra : str
+        The package extra that provides it, e.g. ``"train"``.
+    feature : str
+        What the user tried to do, for the message.
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    MissingDependencyError
+        When the import fails; the message carries the exact ``pip install`` line.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        msg = (
+            f"{feature} needs the optional dependency {module!r}, which is not installed "
+            f"({exc}); install it with: pip install 'nasbench-arrow[{extra}]'"
+        )
+        raise MissingDependencyError(msg) from exc
