@@ -1,0 +1,1016 @@
+"""A drop-in for the original ``nasbench.api``, over a converted dataset.
+
+Code written for the original runs unchanged after swapping the import::
+
+    from nasbench_arrow import api            # was: from nasbench import api
+
+    nasbench = api.NASBench("nasbench_full.tfrecord")   # or a converted directory
+    spec = api.ModelSpec(
+        matrix=[[0, 1, 1, 1, 0, 1, 0],
+                [0, 0, 0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 1, 0, 0],
+                [0, 0, 0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0, 0, 0]],
+        ops=[api.INPUT, api.CONV1X1, api.CONV3X3, api.CONV3X3, api.CONV3X3, api.MAXPOOL3X3, api.OUTPUT])
+    data = nasbench.query(spec)      # same keys, value types, errors and messages
+
+What is the same as the original
+--------------------------------
+Method names, signatures, return shapes and types, ``OutOfDomainError`` with
+the original messages, budget counters, ``config``, ``valid_epochs``,
+``fixed_statistics`` / ``computed_statistics`` (read-only, lazy), and the
+sampled repeats: with the same seed and the same sequence of calls,
+``query`` returns the same repeats as the original (it draws
+``randint(0, num_repeats - 1)`` per successful query, after the lookup).
+
+What differs, and why
+---------------------
+- Random state. The original seeds Python's *global* ``random`` in
+  ``__init__`` and draws from it, so it disturbs the caller's random state and
+  two ``NASBench`` objects share one stream. By default each ``NASBench`` here
+  draws from its own ``random.Random(seed)``: the draws equal the original's as
+  long as the caller does not use the global ``random`` between queries (when
+  it does, the original's draws shift, ours do not). ``rng="global"``
+  reproduces the original exactly, side effects included.
+- Too many vertices. The original's check for more than 7 vertices references
+  ``config['module_vertices']`` on the ``config`` *module* and raises
+  ``TypeError``; here it raises the intended
+  ``OutOfDomainError('too many vertices, got 8 (max vertices = 7)')``.
+- ``fixed_statistics`` and ``computed_statistics`` are read-only mappings
+  that build each entry on access (fresh dicts), instead of gigabytes of dicts
+  built at load time. ``computed_statistics[h]`` lists budgets in ascending
+  order (dict equality with the original holds; the original used file order).
+- ``hash_iterator()`` yields hashes in source-file order like the original (it
+  reads one column of the runs table on first use).
+
+Beyond the original: ``query(..., repeat=k)``, :meth:`NASBench.query_many`,
+:meth:`NASBench.summary`, :meth:`NASBench.top_k`, :meth:`NASBench.random_specs`,
+:meth:`NASBench.cells` / :meth:`NASBench.runs` (Polars lazy frames).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from . import dataset as _dataset
+from . import layout
+from .constants import (
+    AVAILABLE_OPS,
+    CONV1X1,
+    CONV3X3,
+    INPUT,
+    MAXPOOL3X3,
+    OUTPUT,
+    default_config,
+)
+from .errors import OutOfDomainError, import_optional
+from .ledger import QueryLedger
+from .model_spec import ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+
+__all__ = [
+    "AVAILABLE_OPS",
+    "CONV1X1",
+    "CONV3X3",
+    "INPUT",
+    "MAXPOOL3X3",
+    "OUTPUT",
+    "ModelSpec",
+    "NASBench",
+    "OutOfDomainError",
+]
+
+#: Metric keys of a query result, in the original's order.
+_QUERY_METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+# Column offsets of the halfway and final stage in index/run_metrics.npy.
+_HALFWAY = layout.INDEX_RUN_COLUMNS.index("halfway_training_time")
+_FINAL = layout.INDEX_RUN_COLUMNS.index("final_training_time")
+# Bounded so a very long search cannot grow the cache without limit (about 250 B an entry).
+_HASH_CACHE_MAX = 1 << 20
+
+# Row of a cached spec not looked up in the index yet.
+_UNSEEN = object()
+
+# Rebuilt from the dataset path when unpickling (see NASBench.__getstate__).
+_UNPICKLED = ("_dataset", "_index", "fixed_statistics", "computed_statistics")
+
+RngOption = Literal["private", "global"] | random.Random
+
+
+class _FixedStatistics(Mapping):
+    """``hash -> {'module_adjacency', 'module_operations', 'trainable_parameters'}``, built on access."""
+
+    def __init__(self, nb: NASBench):
+        self._nb = nb
+
+    def __getitem__(self, module_hash: str) -> dict[str, Any]:
+        index = self._nb._index
+        row = index.find(module_hash)
+        if row is None:
+            raise KeyError(module_hash)
+        matrix, ops, params = index.cell(row)
+        return {"module_adjacency": matrix, "module_operations": ops, "trainable_parameters": params}
+
+    def __iter__(self) -> Iterator[str]:
+        return self._nb._iter_source_order()
+
+    def __len__(self) -> int:
+        return self._nb._index.num_cells
+
+    def __contains__(self, module_hash: object) -> bool:
+        return isinstance(module_hash, str) and self._nb._index.find(module_hash) is not None
+
+    def __repr__(self) -> str:
+        return f"<fixed_statistics of {len(self)} cells (lazy, read-only)>"
+
+
+class _ComputedStatistics(_FixedStatistics):
+    """``hash -> epochs -> [repeat dicts of the 8 halfway_/final_ metrics]``, built on access."""
+
+    def __getitem__(self, module_hash: str) -> dict[int, list[dict[str, float]]]:
+        index = self._nb._index
+        row = index.find(module_hash)
+        if row is None:
+            raise KeyError(module_hash)
+        start, stop = index.runs_of(row)
+        out: dict[int, list[dict[str, float]]] = {}
+        names = layout.INDEX_RUN_COLUMNS
+        for e, values in zip(index.run_budgets(start, stop), index.run_block(start, stop)):
+            out.setdefault(e, []).append(dict(zip(names, values)))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<computed_statistics of {len(self)} cells (lazy, read-only)>"
+
+
+class NASBench:
+    """User-facing API for the NAS-Bench-101 dataset (drop-in for ``nasbench.api.NASBench``).
+
+    Parameters
+    ----------
+    dataset_file : path
+        A dataset directory written by ``nasbench-convert``, or an official
+        ``.tfrecord`` (``nasbench_full.tfrecord`` / ``nasbench_only108.tfrecord``
+        or one in the same format): it is converted once, into
+        ``<file>.nasbench-arrow/`` beside it when that directory is writable,
+        else into ``$NASBENCH_ARROW_CACHE`` or ``~/.cache/nasbench-arrow/``, and
+        the conversion is reused by later opens.
+    seed : int, optional
+        Seed of the random choice of repeat in :meth:`query`. Two objects with
+        the same seed return the same data points for the same calls; by
+        default the seed is random.
+    rng : {"private", "global"} or random.Random, default "private"
+        Where :meth:`query` draws repeats from. ``"private"``: its own
+        ``random.Random(seed)``, leaving the caller's global random state
+        alone. ``"global"``: like the original, ``random.seed(seed)`` now and
+        draws from the global ``random`` module. A ``random.Random`` instance:
+        draws from it (then ``seed`` must be None).
+    cache_dir : path, optional
+        Base directory for the conversion of a ``.tfrecord``.
+    ledger : bool or QueryLedger, default False
+        Not in the original: record every successful :meth:`query` (hash,
+        budget, repeat, metrics, counters) in ``self.ledger``, a new
+        :class:`~nasbench_arrow.ledger.QueryLedger` (True) or the one given
+        (shared between objects).
+    verify : bool, default False
+        Not in the original: before opening, check the whole dataset as
+        ``nasbench-verify --deep`` does (SHA-256 of every file, the data
+        invariants, the query index against the tables; about 7 s for the
+        full dataset). Without it, opening checks the manifest, file sizes
+        and headers only, which catches missing, truncated and replaced
+        files but not a byte altered in place.
+
+    Raises
+    ------
+    DatasetNotFoundError, DatasetFormatError, DatasetCorruptError
+        The dataset is missing, not a dataset / of an unknown version, or
+        damaged (with ``verify=True``: every problem found, listed).
+
+    Attributes
+    ----------
+    config : dict
+        The original's default configuration (``constants.default_config()``).
+    valid_epochs : set of int
+        Budgets present in the dataset: ``{4, 12, 36, 108}`` or ``{108}``.
+    training_time_spent : float
+        Seconds of training that the queries so far would have cost.
+    total_epochs_spent : int
+        Epochs that the queries so far would have trained.
+    history : dict
+        Unused, kept because the original has it.
+
+    Examples
+    --------
+    >>> nb = NASBench("nasbench_full/", seed=0)             # doctest: +SKIP
+    >>> nb.query(spec)["validation_accuracy"]               # doctest: +SKIP
+    0.9376001358032227
+    """
+
+    def __init__(
+        self,
+        dataset_file: str | os.PathLike,
+        seed: int | None = None,
+        *,
+        rng: RngOption = "private",
+        cache_dir: str | os.PathLike | None = None,
+        ledger: bool | QueryLedger = False,
+        verify: bool = False,
+    ):
+        self.config = default_config()
+        if ledger is True:
+            ledger = QueryLedger()
+        elif ledger is False or ledger is None:
+            ledger = None
+        elif not isinstance(ledger, QueryLedger):
+            msg = f"ledger must be a bool or a nasbench_arrow.ledger.QueryLedger, got {ledger!r}"
+            raise TypeError(msg)
+        #: The :class:`~nasbench_arrow.ledger.QueryLedger` recording each successful query, or None.
+        self.ledger: QueryLedger | None = ledger
+        if isinstance(rng, random.Random):
+            if seed is not None:
+                msg = f"pass either seed={seed!r} or an rng instance, not both; seed the instance yourself"
+                raise ValueError(msg)
+            self._rng = rng
+        elif rng == "private":
+            self._rng = random.Random(seed)
+        elif rng == "global":
+            random.seed(seed)
+            self._rng = random._inst  # the generator behind the module-level functions
+        else:
+            msg = f"rng must be 'private', 'global' or a random.Random instance, got {rng!r}"
+            raise ValueError(msg)
+        self._rng_mode = rng if isinstance(rng, str) else "instance"
+
+        if verify:
+            from .verify import verify_dataset
+
+            dataset_file = _dataset.resolve_dataset(dataset_file, cache_dir=cache_dir)
+            verify_dataset(dataset_file, deep=True).raise_if_failed()
+        self._dataset = _dataset.open_dataset(dataset_file, cache_dir=cache_dir)
+        self._index = self._dataset.index
+        self.valid_epochs = set(self._dataset.epochs)
+        self.fixed_statistics: Mapping[str, dict[str, Any]] = _FixedStatistics(self)
+        self.computed_statistics: Mapping[str, dict[int, list[dict[str, float]]]] = _ComputedStatistics(self)
+
+        self.history: dict = {}
+        self.training_time_spent = 0.0
+        self.total_epochs_spent = 0
+
+        # spec key -> [error message or None, module hash, row (None: not held; _UNSEEN: not
+        # looked up yet)]; see _lookup_spec.
+        self._spec_cache: dict[tuple, list] = {}
+        self._cache_config: tuple | None = None
+        self._source_order: tuple[np.ndarray, list[int]] | None = None
+
+    # ------------------------------------------------------------------ drop-in
+
+    def query(
+        self,
+        model_spec: ModelSpec,
+        epochs: int = 108,
+        stop_halfway: bool = False,
+        repeat: int | None = None,
+    ) -> dict[str, Any]:
+        """Fetch one of the evaluations of this model spec.
+
+        Each call samples one of ``config['num_repeats']`` repeats, so repeated
+        queries of the same (or an isomorphic) model may return the same
+        metrics. Increments the budget counters (``training_time_spent``, and
+        ``total_epochs_spent`` by ``epochs``, or ``epochs // 2`` when halfway).
+
+        Parameters
+        ----------
+        model_spec : ModelSpec
+            The cell; pruned, then looked up by its isomorphism-invariant hash.
+        epochs : int, default 108
+            Budget; one of ``valid_epochs``.
+        stop_halfway : bool, default False
+            Return the evaluation at ``epochs / 2`` instead of the final one.
+        repeat : int, optional
+            Not in the original: return this repeat (0-based) instead of a
+            random one; nothing is drawn from the random generator.
+
+        Returns
+        -------
+        dict
+            ``module_adjacency`` (np.int8 array as stored), ``module_operations``
+            (list of str), ``trainable_parameters`` (int), ``training_time``
+            (seconds), ``train_accuracy``, ``validation_accuracy``,
+            ``test_accuracy`` (fractions 0-1), all fresh objects.
+
+        Raises
+        ------
+        OutOfDomainError
+            ``epochs`` not in the data, or the spec is outside the search space.
+        KeyError
+            A valid spec whose hash the dataset does not hold (as the original).
+        """
+        if epochs not in self.valid_epochs:
+            raise OutOfDomainError(self._epochs_message())
+        row = self._row_of_spec(model_spec)
+        index = self._index
+        start, stop = index.runs_of(row)
+        budgets = index.run_budgets(start, stop)
+        if repeat is None:
+            sampled = self._rng.randint(0, self.config["num_repeats"] - 1)
+        else:
+            sampled = self._check_repeat(repeat)
+        if epochs not in budgets:
+            raise KeyError(epochs)
+        first = budgets.index(epochs)
+        if sampled >= budgets.count(epochs):
+            msg = f"repeat {sampled} is not in the data: cell {index.hash_at(row)} has {budgets.count(epochs)} repeats at {epochs} epochs"
+            raise IndexError(msg)
+        values = index.run_values(start + first + sampled)
+        offset = _HALFWAY if stop_halfway else _FINAL
+        matrix, ops, params = index.cell(row)
+        data = {
+            "module_adjacency": matrix,
+            "module_operations": ops,
+            "trainable_parameters": params,
+            "training_time": values[offset],
+            "train_accuracy": values[offset + 1],
+            "validation_accuracy": values[offset + 2],
+            "test_accuracy": values[offset + 3],
+        }
+        self.training_time_spent += data["training_time"]
+        if stop_halfway:
+            self.total_epochs_spent += epochs // 2
+        else:
+            self.total_epochs_spent += epochs
+        if self.ledger is not None:
+            self.ledger.record(
+                index.hash_at(row),
+                epochs,
+                stop_halfway,
+                sampled,
+                repeat is None,
+                data["training_time"],
+                data["validation_accuracy"],
+                data["test_accuracy"],
+                self.training_time_spent,
+                self.total_epochs_spent,
+            )
+        return data
+
+    def is_valid(self, model_spec: ModelSpec) -> bool:
+        """Whether the spec is inside the search space (does not touch the budget counters).
+
+        Like the original, this checks the space (connectivity, at most 7
+        vertices and 9 edges, input/output/available ops), not whether the
+        dataset holds the cell.
+        """
+        try:
+            self._check_spec(model_spec)
+        except OutOfDomainError:
+            return False
+        return True
+
+    def get_budget_counters(self) -> tuple[float, int]:
+        """Return ``(training_time_spent, total_epochs_spent)``: seconds and epochs."""
+        return self.training_time_spent, self.total_epochs_spent
+
+    def reset_budget_counters(self) -> None:
+        """Reset the time and epoch budget counters to zero."""
+        self.training_time_spent = 0.0
+        self.total_epochs_spent = 0
+
+    def evaluate(self, model_spec: ModelSpec, model_dir: str | os.PathLike) -> dict[str, Any]:
+        """Train and evaluate a spec from scratch (does not query the dataset).
+
+        Delegates to :mod:`nasbench_arrow.train` (the ``train`` extra,
+        TensorFlow), which runs the dataset's recipe for
+        ``config['train_epochs']`` epochs on CIFAR-10 read from
+        ``config['cifar10_path']`` or ``$NASBENCH_CIFAR10`` (the official
+        ``cifar-10-python.tar.gz`` or its extracted directory). Like the
+        original, writes ``metadata.json`` (the run's metrics) into
+        ``model_dir``; budget counters are not touched.
+
+        Returns
+        -------
+        dict
+            Same keys as :meth:`query`, from the final evaluation.
+
+        Raises
+        ------
+        MissingDependencyError
+            TensorFlow is not installed: ``pip install 'nasbench-arrow[train]'``.
+        ValueError
+            No CIFAR-10 location is configured.
+        """
+        feature = "NASBench.evaluate (training a cell from scratch)"
+        train = import_optional("nasbench_arrow.train", "train", feature)
+        data_path = self.config.get("cifar10_path") or os.environ.get("NASBENCH_CIFAR10")
+        if not data_path:
+            msg = (
+                "NASBench.evaluate needs CIFAR-10: set nb.config['cifar10_path'] or $NASBENCH_CIFAR10 "
+                "to cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) or its extracted directory"
+            )
+            raise ValueError(msg)
+        metrics = train.train_and_evaluate(model_spec, train.load_cifar10(data_path), epochs=self.config["train_epochs"])
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        metadata = dataclasses.asdict(metrics) if dataclasses.is_dataclass(metrics) else metrics
+        (model_dir / "metadata.json").write_text(json.dumps(metadata, default=_json_default), encoding="utf-8")
+        return train.query_dict(model_spec, metrics)
+
+    def hash_iterator(self):
+        """Return a view of all unique module hashes (in source-file order, like the original's dict keys)."""
+        return self.fixed_statistics.keys()
+
+    def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
+        """Return ``(fixed_stats, computed_stats)`` of a hash: fresh copies, no budget counted.
+
+        ``fixed_stats``: ``module_adjacency``, ``module_operations``,
+        ``trainable_parameters``. ``computed_stats``: ``{epochs: [per-repeat
+        dict of halfway_/final_ training_time, train_accuracy,
+        validation_accuracy, test_accuracy]}``.
+
+        Raises
+        ------
+        KeyError
+            The dataset does not hold this hash.
+        """
+        return self.fixed_statistics[module_hash], self.computed_statistics[module_hash]
+
+    def get_metrics_from_spec(self, model_spec: ModelSpec) -> tuple[dict, dict]:
+        """Return ``(fixed_stats, computed_stats)`` of a spec (see :meth:`get_metrics_from_hash`).
+
+        Raises
+        ------
+        OutOfDomainError
+            The spec is outside the search space.
+        KeyError
+            A valid spec the dataset does not hold.
+        """
+        return self.get_metrics_from_hash(self._hash_spec(model_spec))
+
+    def _check_spec(self, model_spec: ModelSpec) -> None:
+        """Raise OutOfDomainError with the original's message when the spec is outside the space."""
+        message = self._spec_error(model_spec)
+        if message is not None:
+            raise OutOfDomainError(message)
+
+    def _hash_spec(self, model_spec: ModelSpec) -> str:
+        """Check the spec and return its module hash (cached per spec contents)."""
+        message, module_hash, _ = self._lookup_spec(model_spec)
+        if message is not None:
+            raise OutOfDomainError(message)
+        return module_hash
+
+    # ------------------------------------------------------------ spec lookup
+
+    def _spec_error(self, model_spec: ModelSpec) -> str | None:
+        """The original ``_check_spec`` as a message (None when the spec is valid)."""
+        if not model_spec.valid_spec:
+            return "invalid spec, provided graph is disconnected."
+        ops = model_spec.ops
+        num_vertices = len(ops)
+        matrix = model_spec.matrix
+        if isinstance(matrix, np.ndarray) and matrix.dtype.kind in "biuf":
+            # The value np.sum gives (a sum of entries, not a count of edges), without its overhead.
+            num_edges = sum(matrix.ravel().tolist())
+        else:
+            num_edges = np.sum(matrix)
+        config = self.config
+        if num_vertices > config["module_vertices"]:
+            # The original formats config['module_vertices'] of the config *module* here
+            # and dies with TypeError; this is the message it meant to give.
+            # %d (not an f-string) as the original: it also formats a float sum.
+            return "too many vertices, got %d (max vertices = %d)" % (  # noqa: UP031
+                num_vertices,
+                config["module_vertices"],
+            )
+        if num_edges > config["max_edges"]:
+            return "too many edges, got %d (max edges = %d)" % (num_edges, config["max_edges"])  # noqa: UP031
+        if ops[0] != "input":
+            return "first operation should be 'input'"
+        if ops[-1] != "output":
+            return "last operation should be 'output'"
+        for op in ops[1:-1]:
+            if op not in config["available_ops"]:
+                return f"unsupported op {op} (available ops = {config['available_ops']})"
+        return None
+
+    def _lookup_spec(self, model_spec: ModelSpec) -> list:
+        """``[error message, hash, row]`` of a spec; each distinct spec is checked and hashed once.
+
+        ``row`` is filled in by :meth:`_row_of_spec` on first need (``_UNSEEN`` until then).
+
+        The key is the pruned matrix (bytes, shape, dtype) and ops, so equal
+        specs built separately share an entry; a change of ``config`` (ops,
+        limits) empties the cache.
+        """
+        if not model_spec.valid_spec:
+            return ["invalid spec, provided graph is disconnected.", None, None]
+        config = self.config
+        signature = (config["module_vertices"], config["max_edges"], tuple(config["available_ops"]))
+        if signature != self._cache_config:
+            self._spec_cache.clear()
+            self._cache_config = signature
+        matrix = model_spec.matrix
+        if not isinstance(matrix, np.ndarray):
+            matrix = np.asarray(matrix)
+        if matrix.dtype.kind in "biuf":
+            key = (matrix.tobytes(), matrix.shape, matrix.dtype.char, tuple(model_spec.ops))
+            hit = self._spec_cache.get(key)
+            if hit is not None:
+                return hit
+        else:  # object matrices: their bytes are pointers, not values; never cached
+            key = None
+        message = self._spec_error(model_spec)
+        if message is not None:
+            entry = [message, None, None]
+        else:
+            entry = [None, model_spec.hash_spec(config["available_ops"]), _UNSEEN]
+        if key is not None:
+            if len(self._spec_cache) >= _HASH_CACHE_MAX:
+                self._spec_cache.clear()
+            self._spec_cache[key] = entry
+        return entry
+
+    def _row_of_spec(self, model_spec: ModelSpec) -> int:
+        entry = self._lookup_spec(model_spec)
+        message, module_hash, row = entry
+        if message is not None:
+            raise OutOfDomainError(message)
+        if row is _UNSEEN:
+            row = entry[2] = self._index.find(module_hash)
+        if row is None:
+            raise KeyError(module_hash)
+        return row
+
+    def _check_repeat(self, repeat: Any) -> int:
+        if isinstance(repeat, (bool, np.bool_)) or not isinstance(repeat, (int, np.integer)):
+            msg = f"repeat must be None or an int in 0..{self.config['num_repeats'] - 1}, got {repeat!r}"
+            raise TypeError(msg)
+        if not 0 <= repeat < self.config["num_repeats"]:
+            msg = f"repeat must be in 0..{self.config['num_repeats'] - 1}, got {repeat!r}"
+            raise ValueError(msg)
+        return int(repeat)
+
+    # ----------------------------------------------------------- source order
+
+    def _source_order_cached(self) -> tuple[np.ndarray, list[int]]:
+        if self._source_order is None:
+            self._source_order = self._index.source_order()
+        return self._source_order
+
+    def _iter_source_order(self) -> Iterator[str]:
+        rows, _ = self._source_order_cached()
+        return _dataset._iter_hashes(self._index, rows)
+
+    def _epochs_message(self) -> str:
+        # "%s" of a set, exactly as the original formats it.
+        return f"invalid number of epochs, must be one of {self._epochs_for_message()}"
+
+    def _epochs_for_message(self) -> set:
+        """``valid_epochs`` as the original would print it (a set filled in file order)."""
+        if self.valid_epochs == set(self._dataset.epochs):
+            _, in_file_order = self._source_order_cached()
+            ordered: set = set()
+            for e in in_file_order:
+                ordered.add(e)
+            return ordered
+        return self.valid_epochs
+
+    # ---------------------------------------------------------- beyond original
+
+    @property
+    def dataset(self) -> _dataset.Dataset:
+        """The opened dataset: ``root``, ``manifest``, memory-mapped ``index``."""
+        return self._dataset
+
+    @property
+    def root(self) -> Path:
+        """Directory of the converted dataset."""
+        return self._dataset.root
+
+    def hash_spec(self, model_spec: ModelSpec) -> str:
+        """Module hash of a spec (checked, pruned; cached, so each spec is hashed once).
+
+        Raises
+        ------
+        OutOfDomainError
+            The spec is outside the search space.
+        """
+        return self._hash_spec(model_spec)
+
+    def spec_from_hash(self, module_hash: str) -> ModelSpec:
+        """The stored cell of a hash as a ModelSpec.
+
+        Raises
+        ------
+        KeyError
+            The dataset does not hold this hash.
+        """
+        row = self._index.find(module_hash)
+        if row is None:
+            raise KeyError(module_hash)
+        matrix, ops, _ = self._index.cell(row)
+        return ModelSpec(matrix, ops)
+
+    def random_hashes(self, n: int = 1, *, seed: int | None = None) -> list[str]:
+        """``n`` distinct module hashes drawn uniformly from the dataset.
+
+        Uses its own ``numpy.random.default_rng(seed)``; does not touch the
+        generator :meth:`query` draws repeats from.
+        """
+        rows = self._random_rows(n, seed)
+        return list(_dataset._iter_hashes(self._index, rows))
+
+    def random_specs(self, n: int = 1, *, seed: int | None = None) -> list[ModelSpec]:
+        """``n`` distinct valid cells of the dataset as ModelSpecs, drawn uniformly (seeded).
+
+        See :meth:`random_hashes` for the random generator.
+        """
+        index = self._index
+        return [ModelSpec(*index.cell(r)[:2]) for r in self._random_rows(n, seed).tolist()]
+
+    def _random_rows(self, n: int, seed: int | None) -> np.ndarray:
+        total = self._index.num_cells
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= total:
+            msg = f"n must be an int in 0..{total} (the number of cells), got {n!r}"
+            raise ValueError(msg)
+        return np.random.default_rng(seed).choice(total, size=int(n), replace=False).astype(np.int64)
+
+    def cells(self, hashes: str | Iterable[str] | None = None) -> pl.LazyFrame:
+        """Lazy frame over the cells table (one row per unique cell).
+
+        Columns: ``module_hash``, ``num_vertices``, ``num_edges``,
+        ``adjacency`` (row-major 0/1 string as stored), ``operations`` (list of
+        str), ``trainable_parameters``, ``bucket`` (hive partition).
+
+        Parameters
+        ----------
+        hashes : str or iterable of str, optional
+            Keep only these cells; only their buckets' files are read
+            (see :func:`nasbench_arrow.dataset.filter_hashes`).
+        """
+        lf = self._dataset.scan_cells()
+        return lf if hashes is None else _dataset.filter_hashes(lf, hashes)
+
+    def runs(self, hashes: str | Iterable[str] | None = None) -> pl.LazyFrame:
+        """Lazy frame over the runs table (one row per training run).
+
+        Columns: ``module_hash``, ``epochs``, ``repeat``, ``{start,halfway,final}_{current_epoch,
+        training_time, train_accuracy, validation_accuracy, test_accuracy}``,
+        ``total_time``, ``record_index``, ``bucket``; times in seconds,
+        accuracies as fractions 0-1.
+
+        Parameters
+        ----------
+        hashes : str or iterable of str, optional
+            Keep only these cells' runs; only their buckets' files are read.
+
+        Examples
+        --------
+        >>> import polars as pl                                            # doctest: +SKIP
+        >>> (nb.runs().filter(pl.col("epochs") == 108)                     # doctest: +SKIP
+        ...    .group_by("module_hash").agg(pl.col("final_test_accuracy").mean())
+        ...    .collect())
+        """
+        lf = self._dataset.scan_runs()
+        return lf if hashes is None else _dataset.filter_hashes(lf, hashes)
+
+    def query_many(
+        self,
+        specs_or_hashes: Iterable[ModelSpec | str] | Any,
+        epochs: int = 108,
+        stop_halfway: bool = False,
+        repeat: int | Literal["mean"] | None = None,
+        *,
+        errors: Literal["raise", "null"] = "raise",
+        count_budget: bool = True,
+    ) -> pl.DataFrame:
+        """Query many cells at once: one row per input, in input order.
+
+        Lookups are vectorised over the memory-mapped index; specs are hashed
+        once per session (cached), hashes (str) need no hashing at all.
+
+        Parameters
+        ----------
+        specs_or_hashes : iterable of ModelSpec or str, or a str Series/array
+            Cells, as specs or module hashes (may be mixed).
+        epochs : int, default 108
+            Budget; one of ``valid_epochs``.
+        stop_halfway : bool, default False
+            Metrics at ``epochs / 2`` instead of the end of training.
+        repeat : None, int or "mean", default None
+            ``None``: a random repeat per row, drawn exactly like a loop of
+            :meth:`query` calls would (same generator, same order), so the rows
+            equal ``[nb.query(s) for s in specs]``. An int: that repeat, nothing
+            drawn. ``"mean"``: the mean over the repeats, with ``*_std``
+            columns (population standard deviation, ``ddof=0``).
+        errors : {"raise", "null"}, default "raise"
+            ``"raise"``: the first invalid spec raises ``OutOfDomainError``, the
+            first unknown hash ``KeyError``, before anything is drawn or
+            counted. ``"null"``: such rows get nulls (and draw nothing, like a
+            ``query`` that raised).
+        count_budget : bool, default True
+            Add the rows' training time and epochs to the budget counters (and
+            rows to ``ledger``), as the same :meth:`query` calls would.
+            ``repeat="mean"`` is an analysis and never charges anything.
+
+        Returns
+        -------
+        pl.DataFrame
+            ``module_hash`` (str), ``epochs`` (i64), ``repeat`` (i64; null for
+            ``"mean"``), ``trainable_parameters`` (i64), ``training_time``
+            (seconds), ``train_accuracy``, ``validation_accuracy``,
+            ``test_accuracy`` (fractions 0-1); with ``repeat="mean"`` also
+            ``num_repeats`` and ``training_time_std`` ... ``test_accuracy_std``.
+
+        Raises
+        ------
+        OutOfDomainError, KeyError
+            See ``errors``.
+        """
+        import polars as pl
+
+        if epochs not in self.valid_epochs:
+            raise OutOfDomainError(self._epochs_message())
+        if errors not in ("raise", "null"):
+            msg = f"errors must be 'raise' or 'null', got {errors!r}"
+            raise ValueError(msg)
+        mean = isinstance(repeat, str)
+        if mean and repeat != "mean":
+            msg = f"repeat must be None, an int or 'mean', got {repeat!r}"
+            raise ValueError(msg)
+        fixed_repeat = None if (repeat is None or mean) else self._check_repeat(repeat)
+
+        index = self._index
+        hashes, problems = self._hashes_of(specs_or_hashes)
+        rows, found = index.find_many(hashes)
+        n = rows.size
+        # Why each row has no result: an OutOfDomainError message, a KeyError argument.
+        ok = found.copy()
+        for i in problems:
+            ok[i] = False
+        if errors == "raise" and not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            if i in problems:
+                raise OutOfDomainError(problems[i])
+            bad = hashes[i]
+            raise KeyError(bad.decode("ascii", "replace") if isinstance(bad, bytes) else bad)
+
+        first, count = index.budget_runs(rows, epochs)
+        count = np.where(ok, count, 0)
+        if errors == "raise":
+            bad = ok & (count == 0)
+            if bad.any():
+                raise KeyError(epochs)
+
+        offset = _HALFWAY if stop_halfway else _FINAL
+        columns = slice(offset, offset + 4)
+        num_repeats = self.config["num_repeats"]
+        repeat_col: np.ndarray | None
+        if mean:
+            width = int(count.max()) if n else 0
+            take = first[:, None] + np.arange(max(width, 1))[None, :]
+            valid = np.arange(max(width, 1))[None, :] < count[:, None]
+            take = np.where(valid, take, 0)
+            values = index.run_metrics[take.reshape(-1), columns].reshape(n, -1, 4)
+            weights = valid[:, :, None].astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                denom = count[:, None].astype(np.float64)
+                means = (values * weights).sum(axis=1) / denom
+                stds = np.sqrt((((values - means[:, None, :]) * weights) ** 2).sum(axis=1) / denom)
+            result_ok = ok & (count > 0)
+            repeat_col = None
+        else:
+            if fixed_repeat is None:
+                randint = self._rng.randint
+                chosen = np.zeros(n, np.int64)
+                # One draw per found cell, in input order: a loop of query() draws the same.
+                for i in np.flatnonzero(ok).tolist():
+                    chosen[i] = randint(0, num_repeats - 1)
+            else:
+                chosen = np.full(n, fixed_repeat, np.int64)
+            short = ok & (chosen >= count)
+            if errors == "raise" and short.any():
+                i = int(np.flatnonzero(short)[0])
+                msg = f"repeat {int(chosen[i])} is not in the data: cell {index.hash_at(int(rows[i]))} has {int(count[i])} repeats at {epochs} epochs"
+                raise IndexError(msg)
+            result_ok = ok & ~short
+            means = index.run_metrics[np.where(result_ok, first + chosen, 0), columns]
+            stds = None
+            repeat_col = chosen
+
+        params = index.cell_params[rows].astype(np.int64)
+        frame: dict[str, Any] = {
+            "module_hash": pl.Series(index.cell_hash[rows], dtype=pl.Binary).cast(pl.String),
+            "epochs": np.full(n, int(epochs), np.int64),
+            "repeat": repeat_col if repeat_col is not None else pl.Series([None] * n, dtype=pl.Int64),
+            "trainable_parameters": params,
+        }
+        if mean:
+            frame["num_repeats"] = count
+        for j, name in enumerate(_QUERY_METRICS):
+            frame[name] = np.ascontiguousarray(means[:, j], dtype=np.float64)
+        if stds is not None:
+            for j, name in enumerate(_QUERY_METRICS):
+                frame[f"{name}_std"] = np.ascontiguousarray(stds[:, j], dtype=np.float64)
+        df = pl.DataFrame(frame)
+        if not result_ok.all():
+            # Rows without a result get nulls; a known cell keeps its hash and size.
+            keep_cell = pl.lit(pl.Series(ok))
+            keep_run = pl.lit(pl.Series(result_ok))
+            cell_cols = ("module_hash", "trainable_parameters")
+            df = df.with_columns(
+                [pl.when(keep_cell).then(pl.col(c)).alias(c) for c in cell_cols]
+                + [pl.when(keep_run).then(pl.col(c)).alias(c) for c in df.columns if c not in (*cell_cols, "epochs")]
+            )
+        if count_budget and not mean and result_ok.any():
+            self._charge(rows, result_ok, means, repeat_col, epochs, stop_halfway, fixed_repeat is None)
+        return df
+
+    def _charge(self, rows, result_ok, values, repeats, epochs, stop_halfway, drawn) -> None:
+        """Budget counters (and ledger) for the rows of a query_many, exactly as a loop of query()."""
+        chosen = np.flatnonzero(result_ok)
+        times = values[chosen, 0].tolist()
+        per_query = epochs // 2 if stop_halfway else epochs
+        ledger = self.ledger
+        if ledger is None:
+            spent = self.training_time_spent
+            for t in times:  # one at a time, so the float sum equals the loop's
+                spent += t
+            self.training_time_spent = spent
+            self.total_epochs_spent += per_query * len(times)
+            return
+        hashes = list(_dataset._iter_hashes(self._index, rows[chosen]))
+        validation = values[chosen, 2].tolist()
+        test = values[chosen, 3].tolist()
+        for k, t in enumerate(times):
+            self.training_time_spent += t
+            self.total_epochs_spent += per_query
+            ledger.record(
+                hashes[k],
+                epochs,
+                stop_halfway,
+                int(repeats[chosen[k]]),
+                drawn,
+                t,
+                validation[k],
+                test[k],
+                self.training_time_spent,
+                self.total_epochs_spent,
+            )
+
+    def _hashes_of(self, items: Any) -> tuple[Any, dict[int, str]]:
+        """Module hashes of the inputs and the OutOfDomainError message of each invalid spec."""
+        if isinstance(items, (str, bytes)) or hasattr(items, "valid_spec"):
+            msg = f"query_many takes an iterable of specs or hashes, got a single {type(items).__name__}; wrap it in a list"
+            raise TypeError(msg)
+        if isinstance(items, np.ndarray) and items.dtype.kind in "SU":
+            return items, {}
+        if hasattr(items, "to_numpy") and str(getattr(items, "dtype", "")) in ("String", "str", "object"):
+            items = items.to_list()
+        hashes: list[str] = []
+        problems: dict[int, str] = {}
+        lookup = self._lookup_spec
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                hashes.append(item)
+                continue
+            message, module_hash, _ = lookup(item)
+            if message is not None:
+                problems[i] = message
+                hashes.append("")
+            else:
+                hashes.append(module_hash)
+        return hashes, problems
+
+    def summary(self, epochs: int = 108, stop_halfway: bool = False) -> pl.DataFrame:
+        """One row per cell: mean and standard deviation over repeats at one budget.
+
+        Computed from the memory-mapped index with numpy (no Parquet read).
+
+        Parameters
+        ----------
+        epochs : int, default 108
+            Budget; one of ``valid_epochs``.
+        stop_halfway : bool, default False
+            Metrics at ``epochs / 2``.
+
+        Returns
+        -------
+        pl.DataFrame
+            ``module_hash``, ``num_vertices``, ``num_edges``,
+            ``trainable_parameters``, ``num_repeats``, ``training_time`` (mean
+            seconds), ``train_accuracy``, ``validation_accuracy``,
+            ``test_accuracy`` (mean fractions 0-1) and ``*_std`` of each
+            (``ddof=0``), sorted by ``module_hash``. Cells without runs at this
+            budget are left out.
+        """
+        import polars as pl
+
+        if epochs not in self.valid_epochs:
+            raise OutOfDomainError(self._epochs_message())
+        index = self._index
+        positions = np.flatnonzero(index.run_epochs == int(epochs))
+        cell_of = np.searchsorted(index.run_start, positions, side="right") - 1
+        count = np.bincount(cell_of, minlength=index.num_cells)
+        offset = _HALFWAY if stop_halfway else _FINAL
+        values = index.run_metrics[positions, offset : offset + 4]
+        has = count > 0
+        denom = np.where(has, count, 1).astype(np.float64)
+        frame: dict[str, Any] = {
+            "module_hash": pl.Series("module_hash", index.cell_hash, dtype=pl.Binary).cast(pl.String),
+            "num_vertices": pl.Series("num_vertices", index.cell_num_vertices),
+            "num_edges": pl.Series("num_edges", index.cell_adjacency.sum(axis=(1, 2), dtype=np.int8)),
+            "trainable_parameters": pl.Series("trainable_parameters", index.cell_params.astype(np.int64)),
+            "num_repeats": pl.Series("num_repeats", count.astype(np.int64)),
+        }
+        stds = {}
+        for j, name in enumerate(_QUERY_METRICS):
+            mu = np.bincount(cell_of, weights=values[:, j], minlength=index.num_cells) / denom
+            dev = values[:, j] - mu[cell_of]
+            stds[name] = np.sqrt(np.bincount(cell_of, weights=dev * dev, minlength=index.num_cells) / denom)
+            frame[name] = pl.Series(name, mu)
+        for name in _QUERY_METRICS:
+            frame[f"{name}_std"] = pl.Series(f"{name}_std", stds[name])
+        df = pl.DataFrame(frame)
+        return df if has.all() else df.filter(pl.Series(has))
+
+    def top_k(
+        self,
+        metric: str = "validation_accuracy",
+        k: int = 10,
+        epochs: int = 108,
+        *,
+        stop_halfway: bool = False,
+        descending: bool | None = None,
+    ) -> pl.DataFrame:
+        """The ``k`` best cells by the mean of a metric over repeats.
+
+        Parameters
+        ----------
+        metric : {"validation_accuracy", "test_accuracy", "train_accuracy", "training_time"}
+        k : int, default 10
+        epochs : int, default 108
+        stop_halfway : bool, default False
+        descending : bool, optional
+            Default: highest first for accuracies, lowest first for training time.
+
+        Returns
+        -------
+        pl.DataFrame
+            Rows of :meth:`summary`, best first.
+        """
+        if metric not in _QUERY_METRICS:
+            msg = f"metric must be one of {list(_QUERY_METRICS)}, got {metric!r}"
+            raise ValueError(msg)
+        if descending is None:
+            descending = metric != "training_time"
+        df = self.summary(epochs, stop_halfway)
+        return df.sort([metric, "module_hash"], descending=[descending, False]).head(k)
+
+    def __getstate__(self) -> dict:
+        # Pickle (e.g. multiprocessing with "spawn") by path: the receiver re-maps the
+        # index instead of receiving a copy of it.
+        state = {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
+        state["_root"] = str(self._dataset.root)
+        state["_spec_cache"] = {}
+        state["_source_order"] = None
+        if self._rng_mode == "global":
+            state["_rng"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        root = state.pop("_root")
+        self.__dict__.update(state)
+        if self._rng_mode == "global":
+            self._rng = random._inst
+        self._dataset = _dataset.open_dataset(root)
+        self._index = self._dataset.index
+        self.fixed_statistics = _FixedStatistics(self)
+        self.computed_statistics = _ComputedStatistics(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"NASBench({str(self.root)!r}, cells={self._index.num_cells}, runs={self._index.num_runs}, "
+            f"epochs={sorted(self.valid_epochs)}, rng={self._rng_mode!r})"
+        )
+
+
+def _json_default(obj: Any) -> Any:
+    """Numpy values in training metadata as plain JSON."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    msg = f"cannot serialise {type(obj).__name__} to JSON"
+    raise TypeError(msg)
