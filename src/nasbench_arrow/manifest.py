@@ -8,7 +8,11 @@ every data file is complete) and read first by every reader. Its keys::
     converter_version package version that wrote it
     created           UTC time, ISO 8601
     source            {"name", "size" (bytes), "sha256", "published" (official name or null)}
-    counts            {"records", "cells", "runs", "epochs" (sorted list), "repeats" (per cell and budget)}
+    counts            {"records", "cells", "runs", "epochs" (sorted list), "repeats" (per cell and budget;
+                      the most seen), "complete" (every cell has every budget x 3 repeats)}
+    conversion        (written by nasbench-convert) seconds, phase_seconds, cpu_seconds, workers,
+                      parts, fast_path_records, exact_path_records, allow_incomplete
+    warnings          (only when there are some) e.g. an official-looking source whose checksum differs
     files             {relative POSIX path: {"rows", "size" (bytes), "sha256"}}
     schema            {"cells": [[name, type], ...], "runs": [[name, type], ...]}
 """

@@ -1,0 +1,781 @@
+"""The conversion pipeline: source tfrecord in, complete dataset directory out.
+
+:func:`convert` runs the stages in order::
+
+    read (tfrecord.iter_payload_blocks, CRC-checked)
+      -> parse (batches.parse_block: vectorised fast path, exact fallback)
+      -> spill by bucket (writer.SpillWriter, Arrow IPC)        phase 1, per part of the file
+    sort + check + write Parquet per bucket (writer.write_bucket) phase 2, per bucket
+    query index (writer.write_index), manifest, rename          phase 3
+
+Both cores are used: phase 1 splits the file into one part per worker (a
+part starts at a verified record boundary found by scanning for a header
+whose length CRC and payload CRC match; the previous part checks that its
+own record chain lands exactly there, and otherwise simply reads on, so a
+wrong guess costs time, never correctness); phase 2 hands the 16 buckets to
+the same worker processes. The SHA-256 of the source is computed by a
+thread of the main process while the workers parse.
+
+Nothing is written to ``OUT_DIR`` until the dataset is complete: everything
+goes to ``.<name>.nasbench-convert-tmp-<pid>`` beside it, which is renamed
+into place at the end (and removed on any failure or interrupt).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import multiprocessing
+import os
+import shutil
+import signal
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from nasbench_arrow import constants, layout
+from nasbench_arrow._version import __version__
+from nasbench_arrow.errors import ConversionError, DatasetExistsError
+from nasbench_arrow.manifest import Manifest, schema_as_list
+
+__all__ = ["OLD_MARKER", "TMP_MARKER", "Progress", "convert", "run_part"]
+
+#: Infix of the temporary directory a conversion writes into (beside OUT_DIR).
+TMP_MARKER = ".nasbench-convert-tmp-"
+#: Infix of the directory an overwritten dataset is moved to until the new one is in place.
+OLD_MARKER = ".nasbench-convert-old-"
+
+#: Files smaller than this are converted in-process: starting workers costs more.
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+#: Default worker processes at most (each needs a few hundred MB at peak).
+MAX_DEFAULT_WORKERS = 4
+_SCAN_WINDOW = 1 << 20  # bytes searched for a record boundary after a split point
+_HEADER = struct.Struct("<QI")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report, passed to the ``progress`` callback of :func:`convert`.
+
+    Attributes
+    ----------
+    phase : str
+        ``"read"`` (parsing the source), ``"write"`` (sorting and writing the
+        buckets), ``"index"`` (query index and manifest) or ``"done"``.
+    records : int
+        Records parsed so far.
+    bytes_done, bytes_total : int
+        Source bytes parsed so far, and the source size.
+    buckets_done : int
+        Buckets written (of 16).
+    elapsed : float
+        Seconds since the conversion started.
+    """
+
+    phase: str
+    records: int
+    bytes_done: int
+    bytes_total: int
+    buckets_done: int
+    elapsed: float
+
+
+# ----------------------------------------------------------------------------- shared state
+
+# In a worker: [abort flag, records of part 0, bytes of part 0, records of part 1, ...].
+_SHARED = None
+
+
+def _init_worker(shared) -> None:
+    global _SHARED
+    _SHARED = shared
+    # Ctrl-C goes to the whole process group; the parent decides and tells
+    # the workers to stop through the abort flag.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One Polars thread per worker: the workers already fill the cores.
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+
+def _aborted(shared) -> bool:
+    return shared is not None and shared[0] != 0
+
+
+# ----------------------------------------------------------------------------- phase 1
+
+
+def _find_record_start(path: str, offset: int, size: int) -> int | None:
+    """First offset >= ``offset`` where a record with valid length and payload CRCs starts."""
+    from nasbench_arrow.tfrecord import masked_crc32c
+
+    with open(path, "rb") as f:
+        f.seek(offset)
+        window = f.read(_SCAN_WINDOW)
+        for p in range(max(len(window) - 12, 0)):
+            length, length_crc = _HEADER.unpack_from(window, p)
+            if masked_crc32c(window[p : p + 8]) != length_crc:
+                continue
+            end = offset + p + 12 + length + 4
+            if end > size:
+                continue
+            f.seek(offset + p + 12)
+            payload = f.read(length)
+            (payload_crc,) = struct.unpack("<I", f.read(4))
+            if masked_crc32c(payload) == payload_crc:
+                return offset + p
+    return None
+
+
+def _plan_parts(path: str, size: int, parts: int) -> list[tuple[int, int | None]]:
+    """Split the file into up to ``parts`` (start, stop) ranges at record boundaries."""
+    starts = [0]
+    for k in range(1, parts):
+        found = _find_record_start(path, size * k // parts, size)
+        if found is not None and found > starts[-1]:
+            starts.append(found)
+    return [(s, starts[i + 1] if i + 1 < len(starts) else None) for i, s in enumerate(starts)]
+
+
+def run_part(
+    path: str,
+    part: int,
+    start: int,
+    stop: int | None,
+    spill_dir: str,
+    *,
+    block_size: int,
+    verify_crc: bool,
+    shared=None,
+) -> dict:
+    """Phase 1 for one part of the file: read, parse, spill by bucket.
+
+    Reads records from byte ``start`` until the record starting exactly at
+    ``stop``; if the record chain does not land on ``stop`` it reads on to
+    the end of the file (``overran``). Record indexes count from the part's
+    first record; the caller rebases them.
+
+    Returns
+    -------
+    dict
+        ``records``, ``end`` (byte offset where the part ended), ``overran``,
+        ``epochs`` (sorted list), ``spill`` ({bucket: path}), ``fast``/``exact``
+        record counts, ``error`` (a ConversionError or None), ``aborted``.
+    """
+    from nasbench_arrow.tfrecord import PayloadBlock, iter_payload_blocks
+
+    from .batches import parse_block
+    from .writer import SpillWriter
+
+    shared = _SHARED if shared is None else shared
+    writer = SpillWriter(spill_dir)
+    stats: dict[str, int] = {}
+    cpu0 = time.process_time()
+    records = 0
+    epochs: set[int] = set()
+    end = None
+    overran = False
+    error = None
+    aborted = False
+    try:
+        with open(path, "rb", buffering=0) as f:
+            f.seek(start)
+            for block in iter_payload_blocks(f, verify_crc=verify_crc, block_size=block_size):
+                if _aborted(shared):
+                    aborted = True
+                    break
+                done = False
+                if stop is not None and not overran:
+                    offs = block.byte_offsets
+                    k = int(np.searchsorted(offs, stop))
+                    if k < len(offs):
+                        if offs[k] == stop:
+                            block = PayloadBlock(
+                                block.data, block.offsets[: k + 1], block.first_index, offs[:k]
+                            )
+                            done = True
+                        else:
+                            overran = True  # not a real boundary: read on to the end
+                if len(block.byte_offsets):
+                    cols = parse_block(block, source=path, stats=stats)
+                    writer.write(cols)
+                    records += len(block.byte_offsets)
+                    epochs.update(np.unique(cols["epochs"]).tolist())
+                    if shared is not None:
+                        shared[1 + 2 * part] = records
+                        last = int(block.byte_offsets[-1])
+                        shared[2 + 2 * part] = last - start
+                if done:
+                    end = stop
+                    break
+            else:
+                end = os.path.getsize(path)
+    except ConversionError as exc:
+        error = exc
+    finally:
+        spill = writer.close()
+    return {
+        "part": part,
+        "start": start,
+        "records": records,
+        "end": end,
+        "overran": overran,
+        "epochs": sorted(epochs),
+        "spill": spill,
+        "fast": stats.get("fast", 0),
+        "exact": stats.get("exact", 0),
+        "error": error,
+        "aborted": aborted,
+        "cpu": time.process_time() - cpu0,
+        "bucket_rows": writer.rows.tolist(),
+    }
+
+
+def _rebase(error: ConversionError, base: int) -> ConversionError:
+    """The same error with its record index counted from the start of the file."""
+    if base == 0 or error.record_index is None:
+        return error
+    new = type(error)(
+        error.reason,
+        source=error.source,
+        record_index=error.record_index + base,
+        byte_offset=error.byte_offset,
+    )
+    new.__cause__ = error.__cause__
+    return new
+
+
+class _Hasher(threading.Thread):
+    """Size and SHA-256 of the source, computed beside the parsing (hashlib drops the GIL)."""
+
+    def __init__(self, path: str):
+        super().__init__(name="nasbench-convert-sha256", daemon=True)
+        self.path = path
+        self.size = 0
+        self.sha256 = None
+        self.error: Exception | None = None
+        self.stop = False
+
+    def run(self) -> None:
+        try:
+            h = hashlib.sha256()
+            buf = bytearray(8 << 20)
+            view = memoryview(buf)
+            with open(self.path, "rb", buffering=0) as f:
+                while not self.stop:
+                    n = f.readinto(buf)
+                    if not n:
+                        break
+                    h.update(view[:n])
+                    self.size += n
+            if not self.stop:
+                self.sha256 = h.hexdigest()
+        except Exception as exc:  # noqa: BLE001 (handed to the main thread, which re-raises it)
+            self.error = exc
+
+
+# ----------------------------------------------------------------------------- target handling
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse an existing OUT_DIR unless asked (and then only a dataset or an empty directory)."""
+    if not os.path.lexists(out):
+        return
+    if out.is_dir() and not out.is_symlink():
+        if not any(out.iterdir()):
+            return  # an empty directory is replaced without asking
+        is_dataset = (out / layout.MANIFEST_NAME).is_file()
+        if not overwrite:
+            what = "a converted dataset" if is_dataset else "a non-empty directory"
+            msg = (
+                f"output directory {str(out)!r} already exists ({what}); pass overwrite=True "
+                "(--overwrite) to replace it, or choose another OUT_DIR"
+            )
+            raise DatasetExistsError(msg)
+        if not is_dataset:
+            msg = (
+                f"refusing to replace {str(out)!r}: it is a non-empty directory without "
+                f"{layout.MANIFEST_NAME}, not a nasbench-arrow dataset; remove it yourself or "
+                "choose another OUT_DIR"
+            )
+            raise DatasetExistsError(msg)
+        return
+    msg = f"output path {str(out)!r} exists and is not a directory; choose another OUT_DIR"
+    raise DatasetExistsError(msg)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where that is not available (another OS, an old C library,
+    a file system without support); the caller then falls back to two renames.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _install(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Put the finished ``tmp`` at ``out``; an old dataset goes only once the new one is there.
+
+    Replacing a dataset swaps the two directories atomically where the OS can
+    (so a reader or a kill at any moment finds a complete dataset at ``out``,
+    old or new); elsewhere the old one is renamed aside first.
+    """
+    from .writer import fsync_path
+
+    parent = out.parent
+    old = parent / f".{out.name}{OLD_MARKER}{os.getpid()}"
+    if os.path.lexists(out):
+        _check_target(out, overwrite)  # it may have appeared while we converted
+        if out.is_dir() and any(out.iterdir()):
+            if _exchange(tmp, out):
+                # ``tmp`` now holds the old dataset: name it so, then delete it.
+                os.rename(tmp, old)
+                fsync_path(parent)
+                shutil.rmtree(old, ignore_errors=True)
+                return
+            os.rename(out, old)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old, out)
+                raise
+            fsync_path(parent)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+    os.rename(tmp, out)  # atomic; replaces an empty directory
+    fsync_path(parent)
+
+
+def _fsync_tree(root: Path) -> None:
+    from .writer import fsync_path
+
+    for dirpath, _dirnames, _files in os.walk(root, topdown=False):
+        fsync_path(dirpath)
+
+
+# ----------------------------------------------------------------------------- convert
+
+
+def _default_workers(size: int) -> int:
+    if size < PARALLEL_MIN_BYTES:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
+def _published_name(sha256: str) -> str | None:
+    f = constants.PUBLISHED_FILES.get(sha256)
+    return f.name if f is not None else None
+
+
+def _source_warnings(name: str, records: int, sha256: str) -> list[str]:
+    """Say so when a file looks official (name or record count) but its checksum differs."""
+    if sha256 in constants.PUBLISHED_FILES:
+        return []
+    notes = []
+    for f in constants.PUBLISHED_FILES.values():
+        if name == f.name or records == f.num_records:
+            why = "name" if name == f.name else f"record count ({records:,})"
+            notes.append(
+                f"the source has the {why} of the official {f.name} but its SHA256 {sha256} "
+                f"differs from the published {f.sha256}: it is not the published file "
+                "(modified or damaged copy?)"
+            )
+    return notes
+
+
+def convert(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    quiet: bool = True,
+    progress: Callable[[Progress], None] | None = None,
+    expected_sha256: str | None = None,
+    allow_incomplete: bool = False,
+    workers: int | None = None,
+    block_size: int | None = None,
+    verify_crc: bool = True,
+) -> Manifest:
+    """Convert an official NAS-Bench-101 tfrecord into a nasbench-arrow dataset.
+
+    Parameters
+    ----------
+    source : path
+        ``nasbench_full.tfrecord``, ``nasbench_only108.tfrecord`` or any file
+        in their format (budgets are detected from the data).
+    out_dir : path
+        Dataset directory to create. Must not exist (an empty directory is
+        fine) unless ``overwrite``.
+    overwrite : bool
+        Replace an existing dataset at ``out_dir``. The old one stays intact
+        until the new one is complete and renamed into place; a non-empty
+        directory that is not a dataset is never replaced.
+    quiet : bool
+        When False and no ``progress`` callback is given, draw a progress
+        line on stderr.
+    progress : callable, optional
+        Called with a :class:`Progress` about every 0.2 s.
+    expected_sha256 : str, optional
+        Fail unless the source's SHA-256 (hex) is this.
+    allow_incomplete : bool
+        Accept hashes that lack a budget or have fewer than 3 repeats of
+        one (more than 3 is always an error).
+    workers : int, optional
+        Worker processes. Default: 1 for files under 64 MiB, else the number
+        of usable CPUs (at most 4). 1 converts in this process.
+    block_size : int, optional
+        Bytes read at a time (default 16 MiB).
+    verify_crc : bool
+        Check the CRCs of every record (default; the official files have them).
+
+    Returns
+    -------
+    Manifest
+        The manifest written into ``out_dir``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source`` does not exist.
+    ConversionError
+        Bad source data (with record index and byte offset), or a checksum
+        that differs from ``expected_sha256``. ``out_dir`` is left as it was.
+    DatasetExistsError
+        ``out_dir`` exists and ``overwrite`` is False (or it is not a dataset).
+
+    Examples
+    --------
+    >>> from nasbench_arrow.converters import convert
+    >>> manifest = convert("nasbench_only108.tfrecord", "nb108/")  # doctest: +SKIP
+    >>> manifest.counts["cells"], manifest.epochs                 # doctest: +SKIP
+    (423624, (108,))
+    """
+    from nasbench_arrow.tfrecord import DEFAULT_BLOCK_SIZE
+
+    t0 = time.perf_counter()
+    block_size = DEFAULT_BLOCK_SIZE if block_size is None else block_size
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        msg = f"block_size must be a positive int (bytes), got {block_size!r}"
+        raise ValueError(msg)
+    if expected_sha256 is not None:
+        expected_sha256 = str(expected_sha256).strip().lower()
+        if len(expected_sha256) != 64 or any(c not in "0123456789abcdef" for c in expected_sha256):
+            msg = f"expected_sha256 must be 64 hex digits, got {expected_sha256!r}"
+            raise ValueError(msg)
+    src = Path(os.fspath(source))
+    if not src.is_file():
+        what = "does not exist" if not src.exists() else "is not a regular file"
+        msg = f"source {str(src)!r} {what}; pass the official .tfrecord file"
+        raise FileNotFoundError(msg)
+    out = Path(os.path.abspath(os.fspath(out_dir)))
+    _check_target(out, overwrite)
+    size = src.stat().st_size
+    if workers is None:
+        workers = _default_workers(size)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        msg = f"workers must be a positive int, got {workers!r}"
+        raise ValueError(msg)
+    if progress is None and not quiet:
+        from .cli import ProgressLine
+
+        progress = ProgressLine()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}{TMP_MARKER}{os.getpid()}"
+    if os.path.lexists(tmp):
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    work = tmp / "_work"
+    hasher = _Hasher(str(src))
+    pool = None
+    shared = None
+    try:
+        hasher.start()
+        plan = _plan_parts(str(src), size, workers) if workers > 1 else [(0, None)]
+        if workers > 1:
+            ctx = multiprocessing.get_context("spawn")
+            shared = ctx.RawArray("q", 1 + 2 * len(plan))
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(shared,)
+            )
+        else:
+            shared = [0] * (1 + 2 * len(plan))
+
+        def report(phase: str, buckets: int = 0) -> None:
+            if progress is None:
+                return
+            records = sum(shared[1 + 2 * k] for k in range(len(plan)))
+            done = sum(shared[2 + 2 * k] for k in range(len(plan)))
+            if phase != "read":
+                done = size
+            progress(Progress(phase, records, done, size, buckets, time.perf_counter() - t0))
+
+        # ---- phase 1: parse and spill
+        results = _phase1(src, plan, work, pool, shared, block_size, verify_crc, report)
+        t1 = time.perf_counter()
+        valid = [results[0]]
+        for k in range(1, len(results)):
+            prev = valid[-1]
+            if prev["error"] is not None or prev["end"] != results[k]["start"]:
+                break
+            valid.append(results[k])
+        bases = np.concatenate([[0], np.cumsum([r["records"] for r in valid])]).tolist()
+        for r, base in zip(valid, bases):
+            if r["error"] is not None:
+                raise _rebase(r["error"], base)
+        records = int(bases[-1])
+        epochs_all = sorted(set().union(*(r["epochs"] for r in valid)))
+        if records == 0:
+            msg = f"source {str(src)!r} holds no records; nothing to convert"
+            raise ConversionError(msg, source=str(src))
+
+        hasher.join()
+        if hasher.error is not None:
+            raise hasher.error
+        sha256 = hasher.sha256
+        if expected_sha256 is not None and sha256 != expected_sha256:
+            msg = (
+                f"source SHA256 is {sha256}, expected {expected_sha256}: the file differs from "
+                "the one asked for (incomplete download or another file)"
+            )
+            raise ConversionError(msg, source=str(src))
+        source_info = {
+            "name": src.name,
+            "size": size,
+            "sha256": sha256,
+            "published": _published_name(sha256),
+        }
+        base_meta = {
+            "format": layout.FORMAT_NAME,
+            "format_version": layout.FORMAT_VERSION,
+            "converter_version": __version__,
+            "source": source_info,
+            "counts": {"records": records, "epochs": epochs_all},
+        }
+
+        # ---- phase 2: per bucket. Runs per bucket are known now, so each
+        # bucket writes its rows of the (large) run index in place.
+        from .writer import create_run_index
+
+        create_run_index(tmp, records)
+        bucket_rows = np.sum([r["bucket_rows"] for r in valid], axis=0)
+        offsets = np.concatenate([[0], np.cumsum(bucket_rows)]).tolist()
+        tasks = []
+        for b in range(len(layout.BUCKETS)):
+            inputs = [(r["spill"][b], base) for r, base in zip(valid, bases) if b in r["spill"]]
+            tasks.append((b, inputs, int(offsets[b])))
+        buckets = _phase2(
+            tasks, tmp, work, pool, epochs_all, allow_incomplete, base_meta, str(src), report
+        )
+        if pool is not None:
+            pool.shutdown(wait=True)
+            pool = None
+        t2 = time.perf_counter()
+
+        # ---- phase 3: index, manifest, rename
+        report("index", len(buckets))
+        from .writer import write_index
+
+        ncells = sum(b["cells"] for b in buckets)
+        nruns = sum(b["runs"] for b in buckets)
+        files = {}
+        for b in buckets:
+            files.update(b["files"])
+        files.update(write_index(tmp, buckets, ncells, nruns))
+        shutil.rmtree(work)
+        complete = all(b["complete"] for b in buckets)
+        counts = {
+            "records": records,
+            "cells": ncells,
+            "runs": nruns,
+            "epochs": epochs_all,
+            "repeats": max(b["max_repeats"] for b in buckets),
+            "complete": complete,
+        }
+        extra = {
+            "conversion": {
+                "seconds": round(time.perf_counter() - t0, 3),
+                "phase_seconds": {
+                    "read": round(t1 - t0, 3),
+                    "write": round(t2 - t1, 3),
+                    "index": round(time.perf_counter() - t2, 3),
+                },
+                "workers": workers,
+                # CPU seconds spent in the parts and buckets (all processes), a
+                # measure that does not depend on how busy the machine is.
+                "cpu_seconds": {
+                    "read": round(sum(r["cpu"] for r in results), 3),
+                    "write": round(sum(b["cpu"] for b in buckets), 3),
+                },
+                "parts": len(valid),
+                "fast_path_records": sum(r["fast"] for r in valid),
+                "exact_path_records": sum(r["exact"] for r in valid),
+                "allow_incomplete": allow_incomplete,
+            }
+        }
+        notes = _source_warnings(src.name, records, sha256)
+        if notes:
+            extra["warnings"] = notes
+        manifest = Manifest(
+            format_version=layout.FORMAT_VERSION,
+            converter_version=__version__,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            source=source_info,
+            counts=counts,
+            files=dict(sorted(files.items())),
+            schema={
+                layout.CELLS_DIR: schema_as_list(layout.CELLS_SCHEMA),
+                layout.RUNS_DIR: schema_as_list(layout.RUNS_SCHEMA),
+            },
+            extra=extra,
+        )
+        manifest.write(tmp)
+        _fsync_tree(tmp)
+        _install(tmp, out, overwrite)
+        report("done", len(buckets))
+        return manifest
+    except BaseException:
+        if shared is not None:
+            shared[0] = 1
+        raise
+    finally:
+        hasher.stop = True
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if hasher.ident is not None:  # started
+            hasher.join()
+        if os.path.lexists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
+
+
+def _phase1(src, plan, work, pool, shared, block_size, verify_crc, report) -> list[dict]:
+    """Run phase 1 over the planned parts; return their results in part order."""
+    kwargs = {"block_size": block_size, "verify_crc": verify_crc}
+    if pool is None:
+        results = []
+        for k, (start, stop) in enumerate(plan):
+            # In-process: report after each block through a tiny shim.
+            results.append(
+                run_part(
+                    str(src),
+                    k,
+                    start,
+                    stop,
+                    str(work / f"part-{k}"),
+                    shared=_Reporting(shared, report),
+                    **kwargs,
+                )
+            )
+        return results
+    futures = {
+        pool.submit(run_part, str(src), k, start, stop, str(work / f"part-{k}"), **kwargs): k
+        for k, (start, stop) in enumerate(plan)
+    }
+    results: dict[int, dict] = {}
+    pending = set(futures)
+    while pending:
+        finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            r = fut.result()
+            results[futures[fut]] = r
+            # An error in the first part is final: stop the others early.
+            if r["error"] is not None and r["part"] == 0:
+                shared[0] = 1
+        report("read")
+    return [results[k] for k in range(len(plan))]
+
+
+class _Reporting:
+    """A list-like progress counter that calls ``report`` when the byte count moves."""
+
+    def __init__(self, shared, report):
+        self._shared = shared
+        self._report = report
+        self._last = 0.0
+
+    def __getitem__(self, i):
+        return self._shared[i]
+
+    def __setitem__(self, i, value):
+        self._shared[i] = value
+        now = time.perf_counter()
+        if i % 2 == 0 and now - self._last > 0.2:
+            self._last = now
+            self._report("read")
+
+
+def _phase2(
+    tasks, root, work, pool, epochs_all, allow_incomplete, meta, source, report
+) -> list[dict]:
+    """Write every bucket; raise the error of the earliest bad record, if any."""
+    from .writer import write_bucket
+
+    kwargs = {
+        "epochs_all": epochs_all,
+        "allow_incomplete": allow_incomplete,
+        "metadata": meta,
+        "source": source,
+    }
+    results: dict[int, dict] = {}
+    errors: list[ConversionError] = []
+    if pool is None:
+        for b, inputs, offset in tasks:
+            try:
+                results[b] = write_bucket(
+                    b, inputs, str(root), str(work / "index"), run_offset=offset, **kwargs
+                )
+            except ConversionError as exc:
+                errors.append(exc)
+            report("write", len(results))
+    else:
+        futures = {
+            pool.submit(
+                write_bucket, b, inputs, str(root), str(work / "index"), run_offset=offset, **kwargs
+            ): b
+            for b, inputs, offset in tasks
+        }
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                try:
+                    results[futures[fut]] = fut.result()
+                except ConversionError as exc:
+                    errors.append(exc)
+            report("write", len(results))
+    if errors:
+        raise min(errors, key=lambda e: (e.record_index is None, e.record_index or 0))
+    return [results[b] for b in range(len(tasks))]
