@@ -14,18 +14,10 @@ from nasbench_arrow.constants import CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT
 from nasbench_arrow.errors import OutOfDomainError
 from nasbench_arrow.params import module_parameters, trainable_parameters, vertex_channels
 
-INCEPTION_PARAMS = 2_694_282
 # The Inception-like cell as the original README writes it (not in stored vertex order).
-INCEPTION_MATRIX = [
-    [0, 1, 1, 1, 0, 1, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 1, 0, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 0],
-]
-INCEPTION_OPS = [INPUT, CONV1X1, CONV3X3, CONV3X3, CONV3X3, MAXPOOL3X3, OUTPUT]
+from nasbench_arrow.testing import INCEPTION_MATRIX, INCEPTION_OPS
+
+INCEPTION_PARAMS = 2_694_282
 
 
 def _real_cells(realdata):

@@ -13,16 +13,9 @@ import pytest
 from nasbench_arrow.constants import AVAILABLE_OPS, CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT
 from nasbench_arrow.params import trainable_parameters
 
-INCEPTION_MATRIX = [
-    [0, 1, 1, 1, 0, 1, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 1, 0, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 0],
-]
-INCEPTION_OPS = [INPUT, CONV1X1, CONV3X3, CONV3X3, CONV3X3, MAXPOOL3X3, OUTPUT]
+# The Inception-like cell as the original README writes it (not in stored vertex order).
+from nasbench_arrow.testing import INCEPTION_MATRIX, INCEPTION_OPS
+
 INCEPTION_PARAMS = 2_694_282
 
 # A network small enough to train in seconds on one CPU core.
