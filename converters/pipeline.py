@@ -6,7 +6,7 @@
       -> parse (batches.parse_block: vectorised fast path, exact fallback)
       -> spill by bucket (writer.SpillWriter, Arrow IPC)        phase 1, per part of the file
     sort + check + write Parquet per bucket (writer.write_bucket) phase 2, per bucket
-    query index (writer.write_index), manifest, rename          phase 3
+    query index (writer.write_index, with canonical keys), manifest, rename   phase 3
 
 Both cores are used: phase 1 splits the file into one part per worker (a
 part starts at a verified record boundary found by scanning for a header
@@ -645,6 +645,18 @@ def convert(
             }
         }
         notes = _source_warnings(src.name, records, sha256)
+        from .writer import canonical_duplicates
+
+        duplicates = canonical_duplicates(tmp)
+        if duplicates:
+            # Isomorphic cells stored under different hashes: impossible in the
+            # official files. Queries stay exact (readers hash specs whose
+            # canonical key is shared), so this is a note, not an error.
+            extra["index"] = {"canonical_duplicates": duplicates}
+            notes.append(
+                f"{duplicates} stored cells are isomorphic to another stored cell (same canonical key, "
+                "different module hashes); query_many resolves specs of these cells by hashing"
+            )
         if notes:
             extra["warnings"] = notes
         manifest = Manifest(

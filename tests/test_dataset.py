@@ -229,7 +229,9 @@ def test_index_file_of_the_wrong_shape_raises_corrupt(copy_of):
     np.save(path, np.zeros(3, dtype=np.int32))
     manifest_path = copy_of / layout.MANIFEST_NAME
     doc = json.loads(manifest_path.read_text())
-    doc["files"][f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_params']}"]["size"] = path.stat().st_size
+    entry = doc["files"][f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_params']}"]
+    entry["size"] = path.stat().st_size
+    entry.pop("crc32c")  # a forged manifest: the shape check, not the checksum, must catch it
     manifest_path.write_text(json.dumps(doc))
     with pytest.raises(DatasetCorruptError, match="cell_params.npy holds"):
         NASBench(copy_of)

@@ -229,21 +229,79 @@ def test_verify_true_opens_an_intact_dataset(reliability_dataset, baseline):
     assert _READS["query"](nb) == baseline["query"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "documented limit: without verify=True, opening does not hash the files, so a byte altered "
-        "in place inside an index array gives other numbers silently. Fix under discussion: record "
-        "crc32c per file in the manifest and check the index at open (verify.check_crc32c, ~30 ms "
-        "for the full dataset's 380 MB index with a warm cache)"
-    ),
-)
 def test_in_place_flip_in_index_without_verify(ds, baseline):
-    """Regression pin: a value flipped inside run_metrics.npy is refused or not returned, even without verify."""
+    """Regression (issue 7 item 6): a value flipped inside run_metrics.npy is refused at open by its CRC32C."""
     rel = f"{INDEX}/{layout.INDEX_FILES['run_metrics']}"
     size = (ds / rel).stat().st_size
     _flip(ds / rel, size - 8 * 40 + 6)  # inside a double near the end
-    _reads_are_typed_or_exact(ds, baseline, paths=("query",))
+    assert _reads_are_typed_or_exact(ds, baseline, paths=("query",)) == "refused at open"
+    with pytest.raises(DatasetCorruptError, match=r"index/run_metrics\.npy.*CRC32C.*nasbench-verify"):
+        api.NASBench(str(ds))
+
+
+@pytest.mark.parametrize("key", sorted(layout.INDEX_FILES))
+def test_flip_in_any_index_file_is_refused_at_open(ds, key):
+    """A byte flipped in the data of any index array: DatasetCorruptError naming the file at open."""
+    rel = f"{INDEX}/{layout.INDEX_FILES[key]}"
+    _flip(ds / rel, (ds / rel).stat().st_size - 1, bit=0)
+    with pytest.raises(DatasetCorruptError, match=layout.INDEX_FILES[key].replace(".", r"\.")):
+        api.NASBench(str(ds))
+
+
+def test_verify_none_skips_the_crc_and_deep_lists_everything(ds):
+    """verify='none'/False opens a dataset with a flipped index byte; 'deep'/True refuse it; bad values are a ValueError."""
+    rel = f"{INDEX}/{layout.INDEX_FILES['run_metrics']}"
+    _flip(ds / rel, (ds / rel).stat().st_size - 3)
+    for off in ("none", False):
+        api.NASBench(str(ds), verify=off)
+    for deep in ("deep", True):
+        with pytest.raises(DatasetCorruptError, match="failed verification"):
+            api.NASBench(str(ds), verify=deep)
+    with pytest.raises(ValueError, match="verify must be"):
+        api.NASBench(str(ds), verify="fast")
+
+
+def _data_page_offset(path: Path, column: str) -> int:
+    """An offset inside the first data page of a column (past the page header)."""
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    chunk = meta.row_group(0).column(names.index(column))
+    return chunk.data_page_offset + chunk.total_compressed_size // 2
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "read"),
+    [
+        (layout.RUNS_DIR, "final_test_accuracy", "runs"),
+        (layout.RUNS_DIR, "epochs", "runs"),
+        (layout.CELLS_DIR, "trainable_parameters", "cells"),
+        (layout.CELLS_DIR, "adjacency", "cells"),
+    ],
+)
+def test_flip_in_parquet_data_page_is_refused_by_lazy_frames(ds, baseline, table, column, read):
+    """A byte flipped inside a data page: nb.runs()/nb.cells() raise DatasetCorruptError, never other values."""
+    rel = _first(ds, table)
+    _flip(ds / rel, _data_page_offset(ds / rel, column))
+    nb = api.NASBench(str(ds))  # opening reads no Parquet data
+    lazy = nb.runs if read == "runs" else nb.cells
+    with pytest.raises(DatasetCorruptError, match=rel.replace("=", ".")):
+        lazy()
+    assert _reads_are_typed_or_exact(ds, baseline, paths=("query", read)) == f"query: intact values; {read}: typed error"
+
+
+def test_parquet_files_carry_page_checksums(ds):
+    """The converter writes page CRCs: pyarrow asked to check them refuses a flipped data page."""
+    rel = _first(ds, layout.RUNS_DIR)
+    _flip(ds / rel, _data_page_offset(ds / rel, "final_test_accuracy"))
+    with pytest.raises(OSError, match="(?i)crc|checksum"):
+        pq.ParquetFile(ds / rel, page_checksum_verification=True).read()
+
+
+def test_manifest_records_crc32c_of_every_file(reliability_dataset):
+    """Every manifest file entry has the CRC32C of the file's bytes."""
+    doc = _manifest(reliability_dataset)
+    for rel, entry in doc["files"].items():
+        assert entry["crc32c"] == verify.file_crc32c(reliability_dataset / rel), rel
 
 
 @pytest.mark.parametrize("table", [layout.CELLS_DIR, layout.RUNS_DIR])

@@ -69,6 +69,7 @@ from .constants import (
     CONV1X1,
     CONV3X3,
     INPUT,
+    MAX_VERTICES,
     MAXPOOL3X3,
     OUTPUT,
     default_config,
@@ -102,6 +103,23 @@ _HASH_CACHE_MAX = 1 << 20
 
 # Row of a cached spec not looked up in the index yet.
 _UNSEEN = object()
+# Interior op -> label of the canonical key (its index in AVAILABLE_OPS).
+_LABEL_OF = {op: i for i, op in enumerate(AVAILABLE_OPS)}
+
+
+def _canonical_vertices(ops: tuple, max_vertices: int) -> int:
+    """V when a spec with these ops passes ``_spec_error``'s vertex and op checks and
+    the canonical key covers it (2 <= V <= max_vertices, input/output at the ends,
+    interior ops of AVAILABLE_OPS); else 0."""
+    v = len(ops)
+    if not 2 <= v <= max_vertices:
+        return 0
+    try:
+        if ops[0] != "input" or ops[-1] != "output" or not all(op in _LABEL_OF for op in ops[1:-1]):
+            return 0
+    except TypeError:  # unhashable or odd op objects: leave them to the hashing path
+        return 0
+    return v
 
 # Rebuilt from the dataset path when unpickling (see NASBench.__getstate__).
 _UNPICKLED = ("_dataset", "_index", "fixed_statistics", "computed_statistics")
@@ -184,19 +202,28 @@ class NASBench:
         budget, repeat, metrics, counters) in ``self.ledger``, a new
         :class:`~nasbench_arrow.ledger.QueryLedger` (True) or the one given
         (shared between objects).
-    verify : bool, default False
-        Not in the original: before opening, check the whole dataset as
-        ``nasbench-verify --deep`` does (SHA-256 of every file, the data
-        invariants, the query index against the tables; about 7 s for the
-        full dataset). Without it, opening checks the manifest, file sizes
-        and headers only, which catches missing, truncated and replaced
-        files but not a byte altered in place.
+    verify : {"index", "deep", "none"} or bool, default "index"
+        Not in the original: how much of the dataset's content to check.
+        The manifest, file sizes and headers are always checked (missing,
+        truncated and replaced files). ``"index"``: also the CRC32C of every
+        query index file against the manifest when opening (about 30 ms for
+        the full dataset's 380 MB with a warm page cache), and of a table's
+        Parquet files when its first lazy frame is made (:meth:`cells`,
+        :meth:`runs`), so a byte altered in place is a
+        ``DatasetCorruptError``, never a wrong number. ``"deep"`` or True:
+        before opening, everything ``nasbench-verify --deep`` checks (SHA-256
+        of every file, the data invariants, the query index against the
+        tables; about 7 s for the full dataset). ``"none"`` or False: no
+        content check, for a copy verified by other means.
 
     Raises
     ------
     DatasetNotFoundError, DatasetFormatError, DatasetCorruptError
         The dataset is missing, not a dataset / of an unknown version, or
-        damaged (with ``verify=True``: every problem found, listed).
+        damaged (the message names the file; with ``verify="deep"``: every
+        problem found, listed).
+    ValueError
+        ``verify`` is not one of the accepted values.
 
     Attributes
     ----------
@@ -226,7 +253,7 @@ class NASBench:
         rng: RngOption = "private",
         cache_dir: str | os.PathLike | None = None,
         ledger: bool | QueryLedger = False,
-        verify: bool = False,
+        verify: bool | str = "index",
     ):
         self.config = default_config()
         if ledger is True:
@@ -253,12 +280,7 @@ class NASBench:
             raise ValueError(msg)
         self._rng_mode = rng if isinstance(rng, str) else "instance"
 
-        if verify:
-            from .verify import verify_dataset
-
-            dataset_file = _dataset.resolve_dataset(dataset_file, cache_dir=cache_dir)
-            verify_dataset(dataset_file, deep=True).raise_if_failed()
-        self._dataset = _dataset.open_dataset(dataset_file, cache_dir=cache_dir)
+        self._dataset = _dataset.open_dataset(dataset_file, cache_dir=cache_dir, verify=verify)
         self._index = self._dataset.index
         self.valid_epochs = set(self._dataset.epochs)
         self.fixed_statistics: Mapping[str, dict[str, Any]] = _FixedStatistics(self)
@@ -516,10 +538,7 @@ class NASBench:
         if not model_spec.valid_spec:
             return ["invalid spec, provided graph is disconnected.", None, None]
         config = self.config
-        signature = (config["module_vertices"], config["max_edges"], tuple(config["available_ops"]))
-        if signature != self._cache_config:
-            self._spec_cache.clear()
-            self._cache_config = signature
+        self._current_cache()
         matrix = model_spec.matrix
         if not isinstance(matrix, np.ndarray):
             matrix = np.asarray(matrix)
@@ -697,8 +716,16 @@ class NASBench:
     ) -> pl.DataFrame:
         """Query many cells at once: one row per input, in input order.
 
-        Lookups are vectorised over the memory-mapped index; specs are hashed
-        once per session (cached), hashes (str) need no hashing at all.
+        Lookups are vectorised over the memory-mapped index; hashes (str) need
+        no hashing at all, and neither do specs: a spec not seen before is
+        matched to its stored cell by an exact canonical isomorphism key
+        (:func:`nasbench_arrow.layout.canonical_keys`, computed for all new
+        specs at once with numpy) instead of the MD5 graph hash of
+        :meth:`query`; specs seen before come from the per-object cache. The
+        rows are the same as with hashing: a spec whose key no stored cell has
+        (or, never in the official files, several) is hashed to decide, and so
+        are specs the key does not cover (matrices with entries other than
+        0/1, a changed ``config['available_ops']``).
 
         Parameters
         ----------
@@ -752,8 +779,7 @@ class NASBench:
         fixed_repeat = None if (repeat is None or mean) else self._check_repeat(repeat)
 
         index = self._index
-        hashes, problems = self._hashes_of(specs_or_hashes)
-        rows, found = index.find_many(hashes)
+        rows, found, problems, hashes = self._rows_of(specs_or_hashes)
         n = rows.size
         # Why each row has no result: an OutOfDomainError message, a KeyError argument.
         ok = found.copy()
@@ -869,29 +895,146 @@ class NASBench:
                 self.total_epochs_spent,
             )
 
-    def _hashes_of(self, items: Any) -> tuple[Any, dict[int, str]]:
-        """Module hashes of the inputs and the OutOfDomainError message of each invalid spec."""
+    def _rows_of(self, items: Any) -> tuple[np.ndarray, np.ndarray, dict[int, str], list]:
+        """Cell rows of the inputs of :meth:`query_many`.
+
+        Returns ``(rows, found, problems, hashes)``: the row of each input (0
+        where not found), whether it was found, the OutOfDomainError message of
+        each invalid spec (by position), and the module hash of each input
+        that is not found ("" for an invalid spec), for the KeyError.
+
+        Specs not in the cache are checked here with the rules of
+        :meth:`_spec_error` and matched by canonical key, vectorised per vertex
+        count; whatever the key cannot decide goes through :meth:`_lookup_spec`
+        (checks and MD5 hash), so the outcome equals the hashing path's.
+        """
         if isinstance(items, (str, bytes)) or hasattr(items, "valid_spec"):
             msg = f"query_many takes an iterable of specs or hashes, got a single {type(items).__name__}; wrap it in a list"
             raise TypeError(msg)
+        index = self._index
         if isinstance(items, np.ndarray) and items.dtype.kind in "SU":
-            return items, {}
+            rows, found = index.find_many(items)
+            return rows, found, {}, items
         if hasattr(items, "to_numpy") and str(getattr(items, "dtype", "")) in ("String", "str", "object"):
             items = items.to_list()
-        hashes: list[str] = []
-        problems: dict[int, str] = {}
+        if not isinstance(items, (list, tuple)):
+            items = list(items)  # read twice below: once to sort, once for the fallback
+        cache = self._current_cache()
+        config = self.config
+        # The key encodes labels as indexes in AVAILABLE_OPS, as stored; another
+        # op list hashes specs differently, so then every spec is hashed.
+        canon = list(config["available_ops"]) == list(AVAILABLE_OPS)
+        max_vertices = min(config["module_vertices"], MAX_VERTICES) if canon else -1
         lookup = self._lookup_spec
+        n = len(items)
+        hashes: list[str] = [""] * n
+        problems: dict[int, str] = {}
+        # ops tuple -> V when _spec_error's vertex and op checks pass, else 0
+        ops_ok: dict[tuple, int] = {}
+        # (shape, dtype) -> (positions, cache keys) of specs for the canonical key
+        groups: dict[tuple, tuple[list[int], list[tuple]]] = {}
+        ndarray = np.ndarray
         for i, item in enumerate(items):
-            if isinstance(item, str):
-                hashes.append(item)
+            if type(item) is str:
+                hashes[i] = item
                 continue
-            message, module_hash, _ = lookup(item)
+            matrix = getattr(item, "matrix", None)
+            ops = getattr(item, "ops", None)
+            if type(matrix) is ndarray and ops is not None and getattr(item, "valid_spec", False) is True:
+                dtype = matrix.dtype
+                if dtype.kind in "biuf":
+                    ops_t = tuple(ops)
+                    key = (matrix.tobytes(), matrix.shape, dtype.char, ops_t)
+                    entry = cache.get(key)
+                    if entry is None:
+                        v = ops_ok.get(ops_t)
+                        if v is None:
+                            v = ops_ok[ops_t] = _canonical_vertices(ops_t, max_vertices)
+                        if v:
+                            group = groups.get((key[1], dtype))
+                            if group is None:
+                                group = groups[key[1], dtype] = ([], [])
+                            group[0].append(i)
+                            group[1].append(key)
+                            continue
+                        entry = lookup(item)
+                else:
+                    entry = lookup(item)
+            elif isinstance(item, str):
+                hashes[i] = item
+                continue
+            else:
+                entry = lookup(item)
+            if entry[0] is not None:
+                problems[i] = entry[0]
+            else:
+                hashes[i] = entry[1]
+        canon_pos: list[np.ndarray] = []
+        canon_keys: list[np.ndarray] = []
+        canon_cache_keys: list = []
+        fallback: list[int] = []
+        max_edges = config["max_edges"]
+        for (shape, dtype), (positions, keys) in groups.items():
+            pos = np.asarray(positions, dtype=np.int64)
+            v = shape[0] if len(shape) == 2 and shape[0] == shape[1] else -1
+            if not 2 <= v <= MAX_VERTICES:
+                fallback.extend(positions)
+                continue
+            arr = np.frombuffer(b"".join([k[0] for k in keys]), dtype=dtype).reshape(len(keys), v, v)
+            # Rows for the key: 0/1 entries (others hash by their values), at most
+            # max_edges edges, and as many ops as vertices; the rest are hashed.
+            ok = ((arr == 0) | (arr == 1)).all(axis=(1, 2)) & (arr.sum(axis=(1, 2)) <= max_edges)
+            ok &= np.fromiter((ops_ok[k[3]] for k in keys), dtype=np.int64, count=len(keys)) == v
+            if not ok.all():
+                fallback.extend(pos[~ok].tolist())
+            sel = np.flatnonzero(ok).tolist()
+            if sel:
+                labels = np.array([[_LABEL_OF[op] for op in keys[k][3][1:-1]] for k in sel], dtype=np.int64)
+                canon_keys.append(layout.canonical_keys(arr[sel], labels.reshape(len(sel), v - 2), v))
+                canon_pos.append(pos[sel])
+                canon_cache_keys.extend([keys[k] for k in sel])
+        rows_c = found_c = pos_c = None
+        if canon_keys:
+            pos_c = np.concatenate(canon_pos)
+            rows_c, found_c, _shared = index.find_canonical(np.concatenate(canon_keys))
+            # Missing or shared keys: the MD5 hash decides (see the docstring).
+            fallback.extend(pos_c[~found_c].tolist())
+            hit = np.flatnonzero(found_c)
+            hit_rows = rows_c[hit]
+            hit_hashes = index.cell_hash[hit_rows].astype("U32").tolist()
+            if len(cache) + len(hit) >= _HASH_CACHE_MAX:
+                cache.clear()
+            for k, h, r in zip(hit.tolist(), hit_hashes, hit_rows.tolist()):
+                # A tuple: its row is known (never filled in later), and tuples of
+                # atomic values leave the garbage collector's tracking, so a large
+                # batch does not set off a full collection.
+                cache[canon_cache_keys[k]] = (None, h, r)
+        for i in sorted(fallback):
+            message, module_hash, _ = lookup(items[i])
             if message is not None:
                 problems[i] = message
-                hashes.append("")
             else:
-                hashes.append(module_hash)
-        return hashes, problems
+                hashes[i] = module_hash
+        rows = np.zeros(n, np.int64)
+        found = np.zeros(n, bool)
+        named = [i for i, h in enumerate(hashes) if h]
+        if named:
+            named_rows, named_found = index.find_many([hashes[i] for i in named])
+            rows[named] = named_rows
+            found[named] = named_found
+        if rows_c is not None:
+            rows[pos_c[found_c]] = rows_c[found_c]
+            found[pos_c[found_c]] = True
+        return rows, found, problems, hashes
+
+    def _current_cache(self) -> dict[tuple, list]:
+        """The spec cache, emptied first when ``config`` (ops, limits) changed since it was filled."""
+        config = self.config
+        signature = (config["module_vertices"], config["max_edges"], tuple(config["available_ops"]))
+        if signature != self._cache_config:
+            self._spec_cache.clear()
+            self._cache_config = signature
+        return self._spec_cache
 
     def summary(self, epochs: int = 108, stop_halfway: bool = False) -> pl.DataFrame:
         """One row per cell: mean and standard deviation over repeats at one budget.
@@ -983,6 +1126,7 @@ class NASBench:
         # index instead of receiving a copy of it.
         state = {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
         state["_root"] = str(self._dataset.root)
+        state["_verify"] = "none" if self._dataset.verify == "none" else "index"
         state["_spec_cache"] = {}
         state["_source_order"] = None
         if self._rng_mode == "global":
@@ -994,7 +1138,9 @@ class NASBench:
         self.__dict__.update(state)
         if self._rng_mode == "global":
             self._rng = random._inst
-        self._dataset = _dataset.open_dataset(root)
+        # A deep verification is not repeated in every receiving process.
+        verify = state.pop("_verify", "index")
+        self._dataset = _dataset.open_dataset(root, verify=verify)
         self._index = self._dataset.index
         self.fixed_statistics = _FixedStatistics(self)
         self.computed_statistics = _ComputedStatistics(self)

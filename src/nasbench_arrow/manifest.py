@@ -13,7 +13,10 @@ every data file is complete) and read first by every reader. Its keys::
     conversion        (written by nasbench-convert) seconds, phase_seconds, cpu_seconds, workers,
                       parts, fast_path_records, exact_path_records, allow_incomplete
     warnings          (only when there are some) e.g. an official-looking source whose checksum differs
-    files             {relative POSIX path: {"rows", "size" (bytes), "sha256"}}
+    index             (only when there are some) {"canonical_duplicates": stored cells isomorphic to another
+                      stored cell; readers then decide such specs by hashing}
+    files             {relative POSIX path: {"rows", "size" (bytes), "sha256", "crc32c" (int, Castagnoli,
+                      checked by readers: index files at open, a table's files at its first scan)}}
     schema            {"cells": [[name, type], ...], "runs": [[name, type], ...]}
 """
 

@@ -23,7 +23,8 @@ deep (``--deep``; about 1 s per GB on one core, plus reading)
     Everything above, plus the SHA-256 of every file against the manifest
     (this is what catches a single flipped byte anywhere) and the data
     invariants readers rely on: hashes unique and sorted in the cells table
-    and stored in their bucket; for every cell, runs at exactly the dataset's
+    and stored in their bucket; the canonical isomorphism keys of the index
+    recomputed from its cell arrays; for every cell, runs at exactly the dataset's
     epoch budgets with exactly ``counts.repeats`` repeats numbered from 0;
     every run's hash present in the cells table; each cell's vertex/edge
     counts and ops consistent with its adjacency; and the query index arrays
@@ -577,6 +578,8 @@ def _index_contract(m: Manifest) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
         "run_start": (np.dtype(np.int64), (n + 1,)),
         "run_epochs": (np.dtype(np.int16), (r,)),
         "run_metrics": (np.dtype(np.float64), (r, len(layout.INDEX_RUN_COLUMNS))),
+        "cell_canon": (np.dtype(np.int64), (n,)),
+        "cell_canon_pos": (np.dtype(np.int32), (n,)),
     }
 
 
@@ -675,9 +678,11 @@ def file_crc32c(path: str | os.PathLike) -> int:
     import crc32c
 
     value = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK * 8):
-            value = crc32c.crc32c(chunk, value)
+    buf = bytearray(_HASH_CHUNK * 8)  # reused: no allocation per read
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            value = crc32c.crc32c(view[:n], value)
     return value
 
 
@@ -1029,6 +1034,27 @@ def _deep_checks(root: Path, m: Manifest, intact: set[str], report: VerifyReport
                 INDEX, f"{layout.INDEX_DIR}/{layout.INDEX_FILES['run_start']}",
                 f"last entry is {int(a['run_start'][-1]):,}, expected the number of runs {run_off:,}",
             )
+        if cell_off == len(a["cell_canon"]):
+            _check_canonical_index(a, report)
+
+
+def _check_canonical_index(a: dict[str, np.ndarray], report: VerifyReport) -> None:
+    """cell_canon / cell_canon_pos hold the sorted canonical keys of the (already checked) cell arrays."""
+    keys = layout.canonical_keys_of_index(a["cell_adjacency"], a["cell_ops"], a["cell_num_vertices"])
+    pos = np.asarray(a["cell_canon_pos"], dtype=np.int64)
+    n = len(keys)
+    rel = f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_canon_pos']}"
+    if n and (pos.min() < 0 or pos.max() >= n or len(np.unique(pos)) != n):
+        report.add(INDEX, rel, f"is not a permutation of the {n:,} cell rows")
+        return
+    canon = np.asarray(a["cell_canon"])
+    if not np.array_equal(canon, keys[pos]):
+        report.add(
+            INDEX, f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_canon']}",
+            "canonical keys differ from those of the cell arrays (recomputed)",
+        )
+    elif n > 1 and (canon[1:] < canon[:-1]).any():
+        report.add(INDEX, f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_canon']}", "keys are not sorted ascending")
 
 
 # --------------------------------------------------------------------------- entry points
