@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from nasbench_arrow.converters import convert
 
 from nasbench_arrow import api
 from nasbench_arrow.constants import (
@@ -30,7 +31,6 @@ from nasbench_arrow.constants import (
     NUM_UNIQUE_CELLS,
     PUBLISHED_FILES,
 )
-from nasbench_arrow.converters import convert
 from nasbench_arrow.manifest import read_manifest
 
 pytestmark = pytest.mark.full_data

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model_spec import ModelSpec
     from .params import trainable_parameters
 
-__all__ = [
+__all__ = [  # noqa: RUF022 -- grouped by topic, not alphabetically
     "__version__",
     # the facade and the spec
     "api",

@@ -14,22 +14,22 @@ from __future__ import annotations
 from types import MappingProxyType
 
 __all__ = [
-    "INPUT",
-    "OUTPUT",
-    "CONV3X3",
-    "CONV1X1",
-    "MAXPOOL3X3",
-    "AVAILABLE_OPS",
     "ALL_OPS",
-    "MAX_VERTICES",
+    "AVAILABLE_OPS",
+    "CELLS_BY_VERTEX_COUNT",
+    "CONV1X1",
+    "CONV3X3",
+    "INPUT",
+    "MAXPOOL3X3",
     "MAX_EDGES",
-    "VALID_EPOCHS",
+    "MAX_VERTICES",
+    "NUM_RECORDS_108",
+    "NUM_RECORDS_FULL",
     "NUM_REPEATS",
     "NUM_UNIQUE_CELLS",
-    "CELLS_BY_VERTEX_COUNT",
-    "NUM_RECORDS_FULL",
-    "NUM_RECORDS_108",
+    "OUTPUT",
     "PUBLISHED_FILES",
+    "VALID_EPOCHS",
     "PublishedFile",
     "default_config",
 ]
@@ -87,7 +87,7 @@ class PublishedFile:
         Size as the original README states it (exact byte counts are not published).
     """
 
-    __slots__ = ("name", "sha256", "num_records", "epochs", "approx_size")
+    __slots__ = ("approx_size", "epochs", "name", "num_records", "sha256")
 
     def __init__(self, name: str, sha256: str, num_records: int, epochs: tuple[int, ...], approx_size: str):
         self.name = name

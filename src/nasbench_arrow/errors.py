@@ -18,16 +18,16 @@ error also derives from it, so callers can catch either::
 from __future__ import annotations
 
 __all__ = [
+    "ConversionError",
+    "DatasetCorruptError",
+    "DatasetError",
+    "DatasetExistsError",
+    "DatasetFormatError",
+    "DatasetNotFoundError",
+    "MissingDependencyError",
     "NASBenchError",
     "OutOfDomainError",
-    "ConversionError",
     "TFRecordError",
-    "DatasetError",
-    "DatasetNotFoundError",
-    "DatasetFormatError",
-    "DatasetCorruptError",
-    "DatasetExistsError",
-    "MissingDependencyError",
     "import_optional",
 ]
 
