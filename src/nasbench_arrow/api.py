@@ -62,14 +62,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from . import _bulk, layout
 from . import dataset as _dataset
-from . import layout
 from .constants import (
     AVAILABLE_OPS,
     CONV1X1,
     CONV3X3,
     INPUT,
-    MAX_VERTICES,
     MAXPOOL3X3,
     OUTPUT,
     default_config,
@@ -93,33 +92,8 @@ __all__ = [
     "OutOfDomainError",
 ]
 
-#: Metric keys of a query result, in the original's order.
-_QUERY_METRICS = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
-# Column offsets of the halfway and final stage in index/run_metrics.npy.
-_HALFWAY = layout.INDEX_RUN_COLUMNS.index("halfway_training_time")
-_FINAL = layout.INDEX_RUN_COLUMNS.index("final_training_time")
-# Bounded so a very long search cannot grow the cache without limit (about 250 B an entry).
-_HASH_CACHE_MAX = 1 << 20
-
 # Row of a cached spec not looked up in the index yet.
 _UNSEEN = object()
-# Interior op -> label of the canonical key (its index in AVAILABLE_OPS).
-_LABEL_OF = {op: i for i, op in enumerate(AVAILABLE_OPS)}
-
-
-def _canonical_vertices(ops: tuple, max_vertices: int) -> int:
-    """V when a spec with these ops passes ``_spec_error``'s vertex and op checks and
-    the canonical key covers it (2 <= V <= max_vertices, input/output at the ends,
-    interior ops of AVAILABLE_OPS); else 0."""
-    v = len(ops)
-    if not 2 <= v <= max_vertices:
-        return 0
-    try:
-        if ops[0] != "input" or ops[-1] != "output" or not all(op in _LABEL_OF for op in ops[1:-1]):
-            return 0
-    except TypeError:  # unhashable or odd op objects: leave them to the hashing path
-        return 0
-    return v
 
 # Rebuilt from the dataset path when unpickling (see NASBench.__getstate__).
 _UNPICKLED = ("_dataset", "_index", "fixed_statistics", "computed_statistics")
@@ -356,7 +330,7 @@ class NASBench:
             msg = f"repeat {sampled} is not in the data: cell {index.hash_at(row)} has {budgets.count(epochs)} repeats at {epochs} epochs"
             raise IndexError(msg)
         values = index.run_values(start + first + sampled)
-        offset = _HALFWAY if stop_halfway else _FINAL
+        offset = _bulk.HALFWAY if stop_halfway else _bulk.FINAL
         matrix, ops, params = index.cell(row)
         data = {
             "module_adjacency": matrix,
@@ -555,7 +529,7 @@ class NASBench:
         else:
             entry = [None, model_spec.hash_spec(config["available_ops"]), _UNSEEN]
         if key is not None:
-            if len(self._spec_cache) >= _HASH_CACHE_MAX:
+            if len(self._spec_cache) >= _bulk.HASH_CACHE_MAX:
                 self._spec_cache.clear()
             self._spec_cache[key] = entry
         return entry
@@ -647,7 +621,7 @@ class NASBench:
         Uses its own ``numpy.random.default_rng(seed)``; does not touch the
         generator :meth:`query` draws repeats from.
         """
-        rows = self._random_rows(n, seed)
+        rows = _bulk.random_rows(self._index, n, seed)
         return list(_dataset._iter_hashes(self._index, rows))
 
     def random_specs(self, n: int = 1, *, seed: int | None = None) -> list[ModelSpec]:
@@ -656,14 +630,7 @@ class NASBench:
         See :meth:`random_hashes` for the random generator.
         """
         index = self._index
-        return [ModelSpec(*index.cell(r)[:2]) for r in self._random_rows(n, seed).tolist()]
-
-    def _random_rows(self, n: int, seed: int | None) -> np.ndarray:
-        total = self._index.num_cells
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= total:
-            msg = f"n must be an int in 0..{total} (the number of cells), got {n!r}"
-            raise ValueError(msg)
-        return np.random.default_rng(seed).choice(total, size=int(n), replace=False).astype(np.int64)
+        return [ModelSpec(*index.cell(r)[:2]) for r in _bulk.random_rows(index, n, seed).tolist()]
 
     def cells(self, hashes: str | Iterable[str] | None = None) -> pl.LazyFrame:
         """Lazy frame over the cells table (one row per unique cell).
@@ -765,8 +732,6 @@ class NASBench:
         OutOfDomainError, KeyError
             See ``errors``.
         """
-        import polars as pl
-
         if epochs not in self.valid_epochs:
             raise OutOfDomainError(self._epochs_message())
         if errors not in ("raise", "null"):
@@ -779,89 +744,22 @@ class NASBench:
         fixed_repeat = None if (repeat is None or mean) else self._check_repeat(repeat)
 
         index = self._index
-        rows, found, problems, hashes = self._rows_of(specs_or_hashes)
-        n = rows.size
-        # Why each row has no result: an OutOfDomainError message, a KeyError argument.
-        ok = found.copy()
-        for i in problems:
-            ok[i] = False
-        if errors == "raise" and not ok.all():
-            i = int(np.flatnonzero(~ok)[0])
-            if i in problems:
-                raise OutOfDomainError(problems[i])
-            bad = hashes[i]
-            raise KeyError(bad.decode("ascii", "replace") if isinstance(bad, bytes) else bad)
-
-        first, count = index.budget_runs(rows, epochs)
-        count = np.where(ok, count, 0)
-        if errors == "raise":
-            bad = ok & (count == 0)
-            if bad.any():
-                raise KeyError(epochs)
-
-        offset = _HALFWAY if stop_halfway else _FINAL
-        columns = slice(offset, offset + 4)
-        num_repeats = self.config["num_repeats"]
-        repeat_col: np.ndarray | None
-        if mean:
-            width = int(count.max()) if n else 0
-            take = first[:, None] + np.arange(max(width, 1))[None, :]
-            valid = np.arange(max(width, 1))[None, :] < count[:, None]
-            take = np.where(valid, take, 0)
-            values = index.run_metrics[take.reshape(-1), columns].reshape(n, -1, 4)
-            weights = valid[:, :, None].astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                denom = count[:, None].astype(np.float64)
-                means = (values * weights).sum(axis=1) / denom
-                stds = np.sqrt((((values - means[:, None, :]) * weights) ** 2).sum(axis=1) / denom)
-            result_ok = ok & (count > 0)
-            repeat_col = None
-        else:
-            if fixed_repeat is None:
-                randint = self._rng.randint
-                chosen = np.zeros(n, np.int64)
-                # One draw per found cell, in input order: a loop of query() draws the same.
-                for i in np.flatnonzero(ok).tolist():
-                    chosen[i] = randint(0, num_repeats - 1)
-            else:
-                chosen = np.full(n, fixed_repeat, np.int64)
-            short = ok & (chosen >= count)
-            if errors == "raise" and short.any():
-                i = int(np.flatnonzero(short)[0])
-                msg = f"repeat {int(chosen[i])} is not in the data: cell {index.hash_at(int(rows[i]))} has {int(count[i])} repeats at {epochs} epochs"
-                raise IndexError(msg)
-            result_ok = ok & ~short
-            means = index.run_metrics[np.where(result_ok, first + chosen, 0), columns]
-            stds = None
-            repeat_col = chosen
-
-        params = index.cell_params[rows].astype(np.int64)
-        frame: dict[str, Any] = {
-            "module_hash": pl.Series(index.cell_hash[rows], dtype=pl.Binary).cast(pl.String),
-            "epochs": np.full(n, int(epochs), np.int64),
-            "repeat": repeat_col if repeat_col is not None else pl.Series([None] * n, dtype=pl.Int64),
-            "trainable_parameters": params,
-        }
-        if mean:
-            frame["num_repeats"] = count
-        for j, name in enumerate(_QUERY_METRICS):
-            frame[name] = np.ascontiguousarray(means[:, j], dtype=np.float64)
-        if stds is not None:
-            for j, name in enumerate(_QUERY_METRICS):
-                frame[f"{name}_std"] = np.ascontiguousarray(stds[:, j], dtype=np.float64)
-        df = pl.DataFrame(frame)
-        if not result_ok.all():
-            # Rows without a result get nulls; a known cell keeps its hash and size.
-            keep_cell = pl.lit(pl.Series(ok))
-            keep_run = pl.lit(pl.Series(result_ok))
-            cell_cols = ("module_hash", "trainable_parameters")
-            df = df.with_columns(
-                [pl.when(keep_cell).then(pl.col(c)).alias(c) for c in cell_cols]
-                + [pl.when(keep_run).then(pl.col(c)).alias(c) for c in df.columns if c not in (*cell_cols, "epochs")]
-            )
-        if count_budget and not mean and result_ok.any():
-            self._charge(rows, result_ok, means, repeat_col, epochs, stop_halfway, fixed_repeat is None)
-        return df
+        rows_found = _bulk.rows_of(index, specs_or_hashes, self.config, self._current_cache, self._lookup_spec)
+        result = _bulk.query_frame(
+            index,
+            rows_found,
+            epochs,
+            stop_halfway,
+            mean=mean,
+            fixed_repeat=fixed_repeat,
+            errors=errors,
+            config=self.config,
+            randint=self._rng.randint,
+        )
+        if count_budget and not mean and result.result_ok.any():
+            rows = rows_found[0]
+            self._charge(rows, result.result_ok, result.values, result.repeats, epochs, stop_halfway, fixed_repeat is None)
+        return result.frame
 
     def _charge(self, rows, result_ok, values, repeats, epochs, stop_halfway, drawn) -> None:
         """Budget counters (and ledger) for the rows of a query_many, exactly as a loop of query()."""
@@ -895,138 +793,6 @@ class NASBench:
                 self.total_epochs_spent,
             )
 
-    def _rows_of(self, items: Any) -> tuple[np.ndarray, np.ndarray, dict[int, str], list]:
-        """Cell rows of the inputs of :meth:`query_many`.
-
-        Returns ``(rows, found, problems, hashes)``: the row of each input (0
-        where not found), whether it was found, the OutOfDomainError message of
-        each invalid spec (by position), and the module hash of each input
-        that is not found ("" for an invalid spec), for the KeyError.
-
-        Specs not in the cache are checked here with the rules of
-        :meth:`_spec_error` and matched by canonical key, vectorised per vertex
-        count; whatever the key cannot decide goes through :meth:`_lookup_spec`
-        (checks and MD5 hash), so the outcome equals the hashing path's.
-        """
-        if isinstance(items, (str, bytes)) or hasattr(items, "valid_spec"):
-            msg = f"query_many takes an iterable of specs or hashes, got a single {type(items).__name__}; wrap it in a list"
-            raise TypeError(msg)
-        index = self._index
-        if isinstance(items, np.ndarray) and items.dtype.kind in "SU":
-            rows, found = index.find_many(items)
-            return rows, found, {}, items
-        if hasattr(items, "to_numpy") and str(getattr(items, "dtype", "")) in ("String", "str", "object"):
-            items = items.to_list()
-        if not isinstance(items, (list, tuple)):
-            items = list(items)  # read twice below: once to sort, once for the fallback
-        cache = self._current_cache()
-        config = self.config
-        # The key encodes labels as indexes in AVAILABLE_OPS, as stored; another
-        # op list hashes specs differently, so then every spec is hashed.
-        canon = list(config["available_ops"]) == list(AVAILABLE_OPS)
-        max_vertices = min(config["module_vertices"], MAX_VERTICES) if canon else -1
-        lookup = self._lookup_spec
-        n = len(items)
-        hashes: list[str] = [""] * n
-        problems: dict[int, str] = {}
-        # ops tuple -> V when _spec_error's vertex and op checks pass, else 0
-        ops_ok: dict[tuple, int] = {}
-        # (shape, dtype) -> (positions, cache keys) of specs for the canonical key
-        groups: dict[tuple, tuple[list[int], list[tuple]]] = {}
-        ndarray = np.ndarray
-        for i, item in enumerate(items):
-            if type(item) is str:
-                hashes[i] = item
-                continue
-            matrix = getattr(item, "matrix", None)
-            ops = getattr(item, "ops", None)
-            if type(matrix) is ndarray and ops is not None and getattr(item, "valid_spec", False) is True:
-                dtype = matrix.dtype
-                if dtype.kind in "biuf":
-                    ops_t = tuple(ops)
-                    key = (matrix.tobytes(), matrix.shape, dtype.char, ops_t)
-                    entry = cache.get(key)
-                    if entry is None:
-                        v = ops_ok.get(ops_t)
-                        if v is None:
-                            v = ops_ok[ops_t] = _canonical_vertices(ops_t, max_vertices)
-                        if v:
-                            group = groups.get((key[1], dtype))
-                            if group is None:
-                                group = groups[key[1], dtype] = ([], [])
-                            group[0].append(i)
-                            group[1].append(key)
-                            continue
-                        entry = lookup(item)
-                else:
-                    entry = lookup(item)
-            elif isinstance(item, str):
-                hashes[i] = item
-                continue
-            else:
-                entry = lookup(item)
-            if entry[0] is not None:
-                problems[i] = entry[0]
-            else:
-                hashes[i] = entry[1]
-        canon_pos: list[np.ndarray] = []
-        canon_keys: list[np.ndarray] = []
-        canon_cache_keys: list = []
-        fallback: list[int] = []
-        max_edges = config["max_edges"]
-        for (shape, dtype), (positions, keys) in groups.items():
-            pos = np.asarray(positions, dtype=np.int64)
-            v = shape[0] if len(shape) == 2 and shape[0] == shape[1] else -1
-            if not 2 <= v <= MAX_VERTICES:
-                fallback.extend(positions)
-                continue
-            arr = np.frombuffer(b"".join([k[0] for k in keys]), dtype=dtype).reshape(len(keys), v, v)
-            # Rows for the key: 0/1 entries (others hash by their values), at most
-            # max_edges edges, and as many ops as vertices; the rest are hashed.
-            ok = ((arr == 0) | (arr == 1)).all(axis=(1, 2)) & (arr.sum(axis=(1, 2)) <= max_edges)
-            ok &= np.fromiter((ops_ok[k[3]] for k in keys), dtype=np.int64, count=len(keys)) == v
-            if not ok.all():
-                fallback.extend(pos[~ok].tolist())
-            sel = np.flatnonzero(ok).tolist()
-            if sel:
-                labels = np.array([[_LABEL_OF[op] for op in keys[k][3][1:-1]] for k in sel], dtype=np.int64)
-                canon_keys.append(layout.canonical_keys(arr[sel], labels.reshape(len(sel), v - 2), v))
-                canon_pos.append(pos[sel])
-                canon_cache_keys.extend([keys[k] for k in sel])
-        rows_c = found_c = pos_c = None
-        if canon_keys:
-            pos_c = np.concatenate(canon_pos)
-            rows_c, found_c, _shared = index.find_canonical(np.concatenate(canon_keys))
-            # Missing or shared keys: the MD5 hash decides (see the docstring).
-            fallback.extend(pos_c[~found_c].tolist())
-            hit = np.flatnonzero(found_c)
-            hit_rows = rows_c[hit]
-            hit_hashes = index.cell_hash[hit_rows].astype("U32").tolist()
-            if len(cache) + len(hit) >= _HASH_CACHE_MAX:
-                cache.clear()
-            for k, h, r in zip(hit.tolist(), hit_hashes, hit_rows.tolist()):
-                # A tuple: its row is known (never filled in later), and tuples of
-                # atomic values leave the garbage collector's tracking, so a large
-                # batch does not set off a full collection.
-                cache[canon_cache_keys[k]] = (None, h, r)
-        for i in sorted(fallback):
-            message, module_hash, _ = lookup(items[i])
-            if message is not None:
-                problems[i] = message
-            else:
-                hashes[i] = module_hash
-        rows = np.zeros(n, np.int64)
-        found = np.zeros(n, bool)
-        named = [i for i, h in enumerate(hashes) if h]
-        if named:
-            named_rows, named_found = index.find_many([hashes[i] for i in named])
-            rows[named] = named_rows
-            found[named] = named_found
-        if rows_c is not None:
-            rows[pos_c[found_c]] = rows_c[found_c]
-            found[pos_c[found_c]] = True
-        return rows, found, problems, hashes
-
     def _current_cache(self) -> dict[tuple, list]:
         """The spec cache, emptied first when ``config`` (ops, limits) changed since it was filled."""
         config = self.config
@@ -1058,35 +824,9 @@ class NASBench:
             (``ddof=0``), sorted by ``module_hash``. Cells without runs at this
             budget are left out.
         """
-        import polars as pl
-
         if epochs not in self.valid_epochs:
             raise OutOfDomainError(self._epochs_message())
-        index = self._index
-        positions = np.flatnonzero(index.run_epochs == int(epochs))
-        cell_of = np.searchsorted(index.run_start, positions, side="right") - 1
-        count = np.bincount(cell_of, minlength=index.num_cells)
-        offset = _HALFWAY if stop_halfway else _FINAL
-        values = index.run_metrics[positions, offset : offset + 4]
-        has = count > 0
-        denom = np.where(has, count, 1).astype(np.float64)
-        frame: dict[str, Any] = {
-            "module_hash": pl.Series("module_hash", index.cell_hash, dtype=pl.Binary).cast(pl.String),
-            "num_vertices": pl.Series("num_vertices", index.cell_num_vertices),
-            "num_edges": pl.Series("num_edges", index.cell_adjacency.sum(axis=(1, 2), dtype=np.int8)),
-            "trainable_parameters": pl.Series("trainable_parameters", index.cell_params.astype(np.int64)),
-            "num_repeats": pl.Series("num_repeats", count.astype(np.int64)),
-        }
-        stds = {}
-        for j, name in enumerate(_QUERY_METRICS):
-            mu = np.bincount(cell_of, weights=values[:, j], minlength=index.num_cells) / denom
-            dev = values[:, j] - mu[cell_of]
-            stds[name] = np.sqrt(np.bincount(cell_of, weights=dev * dev, minlength=index.num_cells) / denom)
-            frame[name] = pl.Series(name, mu)
-        for name in _QUERY_METRICS:
-            frame[f"{name}_std"] = pl.Series(f"{name}_std", stds[name])
-        df = pl.DataFrame(frame)
-        return df if has.all() else df.filter(pl.Series(has))
+        return _bulk.summary_frame(self._index, epochs, stop_halfway)
 
     def top_k(
         self,
@@ -1113,8 +853,8 @@ class NASBench:
         pl.DataFrame
             Rows of :meth:`summary`, best first.
         """
-        if metric not in _QUERY_METRICS:
-            msg = f"metric must be one of {list(_QUERY_METRICS)}, got {metric!r}"
+        if metric not in _bulk.QUERY_METRICS:
+            msg = f"metric must be one of {list(_bulk.QUERY_METRICS)}, got {metric!r}"
             raise ValueError(msg)
         if descending is None:
             descending = metric != "training_time"
