@@ -51,7 +51,10 @@ HARNESS = textwrap.dedent(
     flag = Path(os.environ["H7_FLAG"])
 
     def pause(where):
-        flag.write_text(where)
+        # Write then rename, so the test never reads a created-but-empty flag.
+        tmp = flag.with_name(flag.name + ".tmp")
+        tmp.write_text(where)
+        os.replace(tmp, flag)
         time.sleep(600)  # the test kills us here
 
     from nasbench_arrow import tfrecord
