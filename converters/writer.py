@@ -221,8 +221,14 @@ def _read_spill(inputs: list[tuple[str, int]]) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------- checks
 
 
-def _hex(hi, lo) -> str:
-    return f"{int(hi):016x}{int(lo):016x}"
+def _row_hash(cols, row: int) -> str:
+    """The module hash of ``row`` as 32 hex digits (from its two uint64 halves)."""
+    return f"{int(cols['hash_hi'][row]):016x}{int(cols['hash_lo'][row]):016x}"
+
+
+def _earliest(rows: np.ndarray, rec: np.ndarray) -> int:
+    """The one of ``rows`` (non-empty) whose record comes first in the file."""
+    return int(rows[np.argmin(rec[rows])])
 
 
 def _cell_text(cols, row) -> str:
@@ -266,10 +272,9 @@ def _check(
         | (cols["ops_code"] != cols["ops_code"][ref_rows])
     )
     if differs.any():
-        bad = np.flatnonzero(differs)
-        row = int(bad[np.argmin(rec[bad])])
+        row = _earliest(np.flatnonzero(differs), rec)
         first = int(ref_rows[row])
-        h = _hex(cols["hash_hi"][row], cols["hash_lo"][row])
+        h = _row_hash(cols, row)
         msg = (
             f"module hash {h} is stored with two different cells: this record has "
             f"{_cell_text(cols, row)}, but record {int(rec[first])} (byte offset "
@@ -279,10 +284,9 @@ def _check(
         errors.append((int(rec[row]), _fail(msg, cols, row, source)))
     params_differ = cols["trainable_parameters"] != cols["trainable_parameters"][ref_rows]
     if params_differ.any():
-        bad = np.flatnonzero(params_differ)
-        row = int(bad[np.argmin(rec[bad])])
+        row = _earliest(np.flatnonzero(params_differ), rec)
         first = int(ref_rows[row])
-        h = _hex(cols["hash_hi"][row], cols["hash_lo"][row])
+        h = _row_hash(cols, row)
         msg = (
             f"module hash {h} has trainable_parameters "
             f"{int(cols['trainable_parameters'][row])} here but "
@@ -294,8 +298,8 @@ def _check(
     # At most NUM_REPEATS runs per (hash, epochs).
     extra = np.flatnonzero(repeat >= constants.NUM_REPEATS)
     if len(extra):
-        row = int(extra[np.argmin(rec[extra])])
-        h = _hex(cols["hash_hi"][row], cols["hash_lo"][row])
+        row = _earliest(extra, rec)
+        h = _row_hash(cols, row)
         e = int(cols["epochs"][row])
         start = group_start[np.searchsorted(group_start, row, side="right") - 1]
         earlier = ", ".join(str(int(r)) for r in rec[start : start + constants.NUM_REPEATS])
@@ -316,7 +320,7 @@ def _check(
             first_rows = ref[bad_cells]
             c = int(bad_cells[np.argmin(rec[first_rows])])
             row = int(ref[c])
-            h = _hex(cols["hash_hi"][row], cols["hash_lo"][row])
+            h = _row_hash(cols, row)
             groups = np.flatnonzero(group_cell == c)
             have = {int(cols["epochs"][group_start[g]]): int(sizes[g]) for g in groups}
             missing = [e for e in epochs_all if e not in have]

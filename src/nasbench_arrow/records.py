@@ -794,6 +794,19 @@ def _parse_fields(payload) -> tuple[str, int, str, str, bytes]:
     return module_hash, epochs, adjacency, operations, _decode_base64(raw_b64)
 
 
+def _payload_error(
+    exc: Exception, record_index: int | None, byte_offset: int | None, source: str | None
+) -> ConversionError:
+    """The ConversionError for a payload that failed to parse, saying where it came from.
+
+    Only built on failure, so the parsers' success path costs nothing extra.
+    ``_Invalid`` carries a complete message; a ConversionError from the
+    metrics decoder is about the ``raw_metrics`` field.
+    """
+    msg = str(exc) if isinstance(exc, _Invalid) else f"raw_metrics: {exc.reason}"
+    return ConversionError(msg, record_index=record_index, byte_offset=byte_offset, source=source)
+
+
 def parse_payload(
     payload: bytes,
     *,
@@ -843,17 +856,8 @@ def parse_payload(
         metrics = decode_metrics(raw)
         if len(metrics.evaluation_data) < NUM_EVALUATIONS:
             raise _too_few(len(metrics.evaluation_data))
-    except _Invalid as exc:
-        raise ConversionError(
-            str(exc), record_index=record_index, byte_offset=byte_offset, source=source
-        ) from None
-    except ConversionError as exc:
-        raise ConversionError(
-            f"raw_metrics: {exc.reason}",
-            record_index=record_index,
-            byte_offset=byte_offset,
-            source=source,
-        ) from None
+    except (_Invalid, ConversionError) as exc:
+        raise _payload_error(exc, record_index, byte_offset, source) from None
     return Row(module_hash, epochs, adjacency, operations, metrics)
 
 
@@ -880,17 +884,8 @@ def parse_payload_values(
     try:
         module_hash, epochs, adjacency, operations, raw = _parse_fields(payload)
         values = decode_metrics_values(raw)
-    except _Invalid as exc:
-        raise ConversionError(
-            str(exc), record_index=record_index, byte_offset=byte_offset, source=source
-        ) from None
-    except ConversionError as exc:
-        raise ConversionError(
-            f"raw_metrics: {exc.reason}",
-            record_index=record_index,
-            byte_offset=byte_offset,
-            source=source,
-        ) from None
+    except (_Invalid, ConversionError) as exc:
+        raise _payload_error(exc, record_index, byte_offset, source) from None
     return module_hash, epochs, adjacency, operations, values
 
 

@@ -632,6 +632,17 @@ def _check_npy_header(path: Path, rel: str, key: str, m: Manifest, info: dict, r
 # --------------------------------------------------------------------------- deep checks
 
 
+def _digest_or_report(digest: Callable[[Path], Any], root: Path, rel: str, problems: list[Problem]):
+    """``digest(root / rel)``, or None after appending a missing/unreadable Problem for ``rel``."""
+    try:
+        return digest(root / rel)
+    except FileNotFoundError:
+        problems.append(Problem(MISSING_FILE, rel, "listed in the manifest but missing"))
+    except OSError as exc:
+        problems.append(Problem(UNREADABLE, rel, f"cannot be read ({exc})"))
+    return None
+
+
 def check_checksums(
     root: str | os.PathLike, manifest: Manifest, paths: Iterable[str] | None = None
 ) -> list[Problem]:
@@ -658,15 +669,8 @@ def check_checksums(
     problems = []
     for rel in manifest.files if paths is None else paths:
         info = manifest.files[rel]
-        try:
-            digest = file_sha256(root / rel)
-        except FileNotFoundError:
-            problems.append(Problem(MISSING_FILE, rel, "listed in the manifest but missing"))
-            continue
-        except OSError as exc:
-            problems.append(Problem(UNREADABLE, rel, f"cannot be read ({exc})"))
-            continue
-        if digest != info["sha256"]:
+        digest = _digest_or_report(file_sha256, root, rel, problems)
+        if digest is not None and digest != info["sha256"]:
             problems.append(
                 Problem(CHECKSUM, rel, f"SHA-256 is {digest}, the manifest says {info['sha256']}: the file was altered")
             )
@@ -717,15 +721,8 @@ def check_crc32c(
         want = manifest.files[rel].get("crc32c")
         if not _is_count(want):
             continue
-        try:
-            got = file_crc32c(root / rel)
-        except FileNotFoundError:
-            problems.append(Problem(MISSING_FILE, rel, "listed in the manifest but missing"))
-            continue
-        except OSError as exc:
-            problems.append(Problem(UNREADABLE, rel, f"cannot be read ({exc})"))
-            continue
-        if got != want:
+        got = _digest_or_report(file_crc32c, root, rel, problems)
+        if got is not None and got != want:
             problems.append(
                 Problem(CHECKSUM, rel, f"CRC32C is {got:#010x}, the manifest says {want:#010x}: the file was altered")
             )
