@@ -60,6 +60,7 @@ def prepare(small: bool) -> tuple[Path, Path, int]:
 
     from nasbench_arrow.converters import convert
 
+    from nasbench_arrow.dataset import is_openable
     from nasbench_arrow.space import enumerate_cells
     from nasbench_arrow.testing import write_fixture_tfrecord
 
@@ -69,21 +70,10 @@ def prepare(small: bool) -> tuple[Path, Path, int]:
         partial = tfrecord.with_name(tfrecord.name + ".partial")
         write_fixture_tfrecord(partial, enumerate_cells(max_vertices=5), seed=0, keep_records=False)
         os.replace(partial, tfrecord)
-    if not _opens(root):  # missing, or written by an older converter: convert (again)
+    if not is_openable(root):  # missing, or written by an older converter: convert (again)
         convert(tfrecord, root, overwrite=root.exists())
     return tfrecord, root, 5
 
-
-def _opens(root: Path) -> bool:
-    """True when ``root`` is a dataset this version of nasbench-arrow opens."""
-    from nasbench_arrow.dataset import open_dataset
-    from nasbench_arrow.errors import DatasetError
-
-    try:
-        open_dataset(root)
-    except DatasetError:
-        return False
-    return True
 
 
 # Peak resident memory of this process image (VmHWM; ru_maxrss would count the parent's through fork).

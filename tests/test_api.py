@@ -763,6 +763,27 @@ def test_open_tfrecord_converts_once_into_a_cache_beside_it(converted_fixture, t
     assert again.valid_epochs == {108} and len(again.fixed_statistics) == 5
 
 
+def test_cache_from_an_older_converter_is_rebuilt_not_reported(converted_fixture, tmp_path):
+    """Regression: a cached conversion lacking an index file this version reads is reconverted on open."""
+    import json
+    import shutil
+
+    from nasbench_arrow import layout
+
+    source = tmp_path / "data.tfrecord"
+    shutil.copyfile(converted_fixture.tfrecord, source)
+    cache = api.NASBench(source).root
+    rel = f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_canon']}"
+    manifest = json.loads((cache / layout.MANIFEST_NAME).read_text())
+    del manifest["files"][rel]  # what a converter without that index file wrote
+    (cache / layout.MANIFEST_NAME).write_text(json.dumps(manifest))
+    (cache / rel).unlink()
+    nb = api.NASBench(source, seed=0)
+    assert (cache / rel).is_file()
+    h = converted_fixture.info.hashes[0]
+    assert_same_value(nb.get_metrics_from_hash(h), OriginalStyleNASBench(source).get_metrics_from_hash(h))
+
+
 def test_open_tfrecord_in_unwritable_directory_uses_the_cache_env(converted_fixture, tmp_path, monkeypatch):
     """When the file's directory is not writable the conversion goes under $NASBENCH_ARROW_CACHE."""
     from nasbench_arrow import dataset

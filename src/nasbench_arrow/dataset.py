@@ -62,6 +62,7 @@ __all__ = [
     "Dataset",
     "QueryIndex",
     "filter_hashes",
+    "is_openable",
     "open_dataset",
     "resolve_dataset",
     "scan_cells",
@@ -702,6 +703,29 @@ def _verify_mode(verify: Any) -> str:
     raise ValueError(msg)
 
 
+def is_openable(root: str | os.PathLike) -> bool:
+    """Whether ``root`` is a dataset this version opens (the default checks pass).
+
+    For tools that keep a derived dataset of their own (the demo, benchmarks):
+    anything else (missing, damaged, written by an older converter) is theirs to
+    rebuild.
+
+    Parameters
+    ----------
+    root : path
+        Dataset directory.
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        open_dataset(root)
+    except DatasetError:
+        return False
+    return True
+
+
 def open_dataset(
     path: str | os.PathLike,
     *,
@@ -819,6 +843,10 @@ def _cache_is_current(root: Path, source: Path) -> bool:
     try:
         manifest = read_manifest(root)
     except (DatasetFormatError, DatasetCorruptError, DatasetNotFoundError):
+        return False
+    # A cache written by an older converter lacks index files this version reads:
+    # it is ours to rebuild, not an error to show the user.
+    if any(f"{layout.INDEX_DIR}/{name}" not in manifest.files for name in layout.INDEX_FILES.values()):
         return False
     stat = _source_stat(source)
     if manifest.source.get("size") != stat["size"]:

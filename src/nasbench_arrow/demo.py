@@ -67,14 +67,15 @@ def main(argv: list[str] | None = None) -> int:
 
     _step("2. Convert to partitioned Parquet + query index")
     from .converters import convert
+    from .dataset import is_openable
     from .manifest import read_manifest
 
-    if (root / "manifest.json").is_file():
+    if is_openable(root):
         manifest = read_manifest(root)
         print(f"reusing {root}")
-    else:
+    else:  # none yet, or written by an older nasbench-arrow: (re)convert
         t = time.perf_counter()
-        manifest = convert(sample, root)
+        manifest = convert(sample, root, overwrite=root.exists())
         print(f"converted into {root} in {time.perf_counter() - t:.1f} s")
     counts = manifest.counts
     print(f"{counts['records']:,} records -> {counts['cells']:,} cells, {counts['runs']:,} runs, budgets {counts['epochs']}")
