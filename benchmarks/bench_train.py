@@ -40,27 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
+from nasbench_arrow.testing import INCEPTION_MATRIX, INCEPTION_OPS  # the original README's cell
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "train.md"
 
-INCEPTION_MATRIX = [
-    [0, 1, 1, 1, 0, 1, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 1, 0, 0],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 1],
-    [0, 0, 0, 0, 0, 0, 0],
-]
-INCEPTION_OPS = [
-    "input",
-    "conv1x1-bn-relu",
-    "conv3x3-bn-relu",
-    "conv3x3-bn-relu",
-    "conv3x3-bn-relu",
-    "maxpool3x3",
-    "output",
-]
 TRAIN_IMAGES = 40_000
 EVAL_IMAGES = 3 * 3 * 9_984  # three evaluations of train/valid/test, whole batches only
 TPU_SECONDS_108 = 1155.963  # mean of the three repeats, if realdata is missing
@@ -83,7 +67,7 @@ def _train_variant(tf, name: str, steps: int, batch: int, **config) -> dict:
     tf.keras.backend.clear_session()
     cfg = TrainConfig(batch_size=batch, **config)
     total = int(108 * TRAIN_IMAGES / batch)
-    run = _Run(np.array(INCEPTION_MATRIX), INCEPTION_OPS, cfg, total)
+    run = _Run(np.array(INCEPTION_MATRIX), list(INCEPTION_OPS), cfg, total)
     rng = np.random.default_rng(0)
     images = tf.constant(rng.standard_normal((batch, 32, 32, 3), dtype=np.float32))
     labels = tf.constant(rng.integers(0, 10, batch, dtype=np.int32))
