@@ -1,8 +1,12 @@
 """Train NAS-Bench-101 cells with TensorFlow 2: the dataset's recipe, records in its format.
 
-Needs the ``train`` extra (``pip install 'nasbench-arrow[train]'``); importing this
-package without TensorFlow raises :class:`~nasbench_arrow.errors.MissingDependencyError`
-with that hint. Nothing outside this package imports TensorFlow.
+Needs the ``train`` extra (``pip install 'nasbench-arrow[train]'``). The package
+itself imports lazily: ``import nasbench_arrow.train`` and the command line's
+argument handling (``nasbench-train --help``, usage errors, ``--dry-run``) do not
+load TensorFlow; the first use of a name that needs it (``build_model``,
+``train_and_evaluate``, ...) does, and raises
+:class:`~nasbench_arrow.errors.MissingDependencyError` with that hint when it is
+missing. Nothing outside this package imports TensorFlow.
 
 Stages::
 
@@ -22,31 +26,42 @@ Example
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from ..errors import import_optional
 
-# Fail at import, with the install hint, rather than deep inside a training run.
-import_optional("tensorflow", "train", "Training cells (nasbench_arrow.train)")
+# Where each public name lives. Resolved on first access (PEP 562), so that
+# `nasbench-train --help` answers in a fraction of a second instead of paying
+# TensorFlow's multi-second import (and its log lines) first.
+_LAZY = {
+    "Cifar10": "data",
+    "Split": "data",
+    "load_cifar10": "data",
+    "build_model": "model",
+    "Progress": "trainer",
+    "TrainConfig": "trainer",
+    "TrainingAbortedError": "trainer",
+    "learning_rate_at": "trainer",
+    "query_dict": "trainer",
+    "train_and_evaluate": "trainer",
+}
 
-from .data import Cifar10, Split, load_cifar10
-from .model import build_model
-from .trainer import (
-    Progress,
-    TrainConfig,
-    TrainingAbortedError,
-    learning_rate_at,
-    query_dict,
-    train_and_evaluate,
-)
+__all__ = sorted(_LAZY)
 
-__all__ = [
-    "Cifar10",
-    "Progress",
-    "Split",
-    "TrainConfig",
-    "TrainingAbortedError",
-    "build_model",
-    "learning_rate_at",
-    "load_cifar10",
-    "query_dict",
-    "train_and_evaluate",
-]
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    if module != "data":  # data.py reads the archive without TensorFlow
+        # Fail with the install hint rather than deep inside a training run.
+        import_optional("tensorflow", "train", "Training cells (nasbench_arrow.train)")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -370,7 +370,17 @@ def _locked_append(path: Path):
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-        yield f
+        try:
+            yield f
+        finally:
+            # A file this run created but never wrote to (every run failed, or an
+            # error before the first record) is removed while still locked, so
+            # no empty shard is left behind and no other writer can be racing.
+            if new:
+                with contextlib.suppress(OSError):
+                    f.flush()
+                    if os.fstat(f.fileno()).st_size == 0:
+                        path.unlink()
 
 
 # --------------------------------------------------------------------------- command line
@@ -519,6 +529,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{_PROG}: --cifar PATH is required to train", file=sys.stderr)
         return 2
     try:
+        # TensorFlow and CIFAR-10 are checked before the shard file is opened, so
+        # a missing dependency or a wrong --cifar leaves nothing behind in OUT.
+        from .data import check_cifar10, load_cifar10
+
+        check_cifar10(args.cifar)  # a wrong path fails before TensorFlow's import
+        _require_tensorflow()
+        data = load_cifar10(args.cifar)
         # Lock before scanning: only the holder may cut a torn tail off this file.
         with _locked_append(own) as f:
             done, cut = count_records(args.out, own)
@@ -527,10 +544,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{_PROG}: cut a torn {cut}-byte record from the end of {own} (an interrupted run)"
                 )
             units = _plan(args, cells, mine, index, count, done)
-            return _train_units(args, units, own, f, f"[{index}/{count}]") if units else 0
+            return _train_units(args, units, own, f, f"[{index}/{count}]", data) if units else 0
     except (ValueError, OSError, NASBenchError) as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
         return 2
+
+
+def _require_tensorflow() -> None:
+    """Import TensorFlow now (MissingDependencyError with the install hint if absent)."""
+    from ..errors import import_optional
+
+    # TensorFlow's C++ INFO lines (oneDNN, CPU features; printed twice by TF 2.x)
+    # drown the trainer's own progress; warnings and errors still show. Setting
+    # TF_CPP_MIN_LOG_LEVEL=0 yourself brings them back.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    import_optional("tensorflow", "train", "Training cells (nasbench-train)")
 
 
 def _plan(args, cells, mine, index, count, done) -> list[WorkUnit]:
@@ -543,17 +571,15 @@ def _plan(args, cells, mine, index, count, done) -> list[WorkUnit]:
     return units
 
 
-def _train_units(args, units: list[WorkUnit], own: Path, f, prefix: str) -> int:
-    """Train ``units`` in order, appending each record to ``f`` (the locked ``own`` file)."""
+def _train_units(args, units: list[WorkUnit], own: Path, f, prefix: str, data) -> int:
+    """Train ``units`` in order on ``data`` (Cifar10), appending each record to ``f`` (the locked ``own`` file)."""
     # Deferred: TensorFlow loads only once there is training to do.
     import tensorflow as tf
 
     from ..records import format_payload
-    from .data import load_cifar10
     from .trainer import TrainingAbortedError, train_and_evaluate
 
     config = _config(args)
-    data = load_cifar10(args.cifar)
     gpus = tf.config.list_physical_devices("GPU")
     where = "GPU " + ", ".join(g.name for g in gpus) if gpus else "CPU"
     _log(f"{_PROG}: TensorFlow {tf.__version__} on {where}")
@@ -630,9 +656,13 @@ def _run_ray(args, cells, index, count) -> int:
     if args.cifar is None:
         print(f"{_PROG}: --cifar PATH is required to train", file=sys.stderr)
         return 2
-    from .ray_launcher import launch
-
     try:
+        from .data import check_cifar10
+
+        check_cifar10(args.cifar)  # before Ray starts: a wrong path fails in a second
+        _require_tensorflow()
+        from .ray_launcher import launch
+
         summary = launch(
             cells,
             cifar=args.cifar,

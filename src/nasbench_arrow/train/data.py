@@ -40,6 +40,7 @@ __all__ = [
     "SPLIT_FILES",
     "Cifar10",
     "Split",
+    "check_cifar10",
     "eval_dataset",
     "load_cifar10",
     "num_eval_images",
@@ -190,6 +191,7 @@ def _read_members(source: Path) -> dict[str, bytes]:
             if (source / n).is_file():
                 found[n] = (source / n).read_bytes()
     else:
+        _check_archive(source)
         try:
             with tarfile.open(source, "r:*") as tar:
                 for member in tar:
@@ -197,13 +199,51 @@ def _read_members(source: Path) -> dict[str, bytes]:
                     if member.isfile() and base in names:
                         found[base] = tar.extractfile(member).read()
         except (tarfile.TarError, OSError, EOFError) as exc:
-            msg = f"{str(source)!r} is not a readable {ARCHIVE_NAME} ({exc})"
+            # tarfile's messages can span lines (one per compression tried): keep the first.
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            msg = f"{str(source)!r} is not a readable {ARCHIVE_NAME} ({detail})"
             raise DatasetFormatError(msg) from exc
     missing = sorted(names - set(found))
     if missing:
         msg = f"{str(source)!r} lacks CIFAR-10 batches {missing}; expected the official {ARCHIVE_NAME} layout"
         raise DatasetFormatError(msg)
     return found
+
+
+def _check_archive(source: Path) -> None:
+    """One clear line when a file given as the archive is not a tar archive at all."""
+    try:
+        is_tar = tarfile.is_tarfile(source)
+    except OSError as exc:
+        msg = f"cannot read {str(source)!r}: {exc.strerror or exc}"
+        raise DatasetNotFoundError(msg) from exc
+    if not is_tar:
+        msg = (
+            f"{str(source)!r} is not a tar archive: pass the official {ARCHIVE_NAME} "
+            f"(the CIFAR-10 python version) or the {BATCHES_DIR} folder it unpacks to"
+        )
+        raise DatasetFormatError(msg)
+
+
+def check_cifar10(path: str | Path) -> Path:
+    """Cheap check that ``path`` is a CIFAR-10 archive or batches folder, without reading it.
+
+    Returns
+    -------
+    pathlib.Path
+        The archive or folder found at or inside ``path``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Nothing CIFAR-like at ``path``.
+    DatasetFormatError
+        A file that is not a tar archive.
+    """
+    source = _find(Path(path))
+    if source.is_file():
+        _check_archive(source)
+    return source
 
 
 def load_cifar10(path: str | Path) -> Cifar10:

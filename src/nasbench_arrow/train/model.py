@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import tensorflow as tf
-
 from ..constants import CONV1X1, CONV3X3, MAXPOOL3X3
+from ..errors import import_optional
 from ..params import (
     NUM_LABELS,
     NUM_MODULES_PER_STACK,
@@ -26,6 +25,9 @@ from ..params import (
     _pruned,
     vertex_channels,
 )
+
+# The install hint rather than a bare ModuleNotFoundError when the `train` extra is missing.
+tf = import_optional("tensorflow", "train", "Training cells (nasbench_arrow.train)")
 
 __all__ = [
     "BN_EPSILON",

@@ -37,13 +37,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
-from ..errors import NASBenchError
+from ..errors import NASBenchError, import_optional
 from ..params import NUM_LABELS, NUM_MODULES_PER_STACK, NUM_STACKS, STEM_FILTERS, _pruned
 from ..records import EvaluationData, ModelMetrics
 from .data import Cifar10, eval_dataset, num_eval_images, train_dataset
 from .model import DATA_FORMATS, MIXED_PRECISION, build_model
+
+# The install hint rather than a bare ModuleNotFoundError when the `train` extra is missing.
+tf = import_optional("tensorflow", "train", "Training cells (nasbench_arrow.train)")
 
 __all__ = [
     "Progress",
