@@ -136,13 +136,16 @@ def test_cli_help_and_argument_errors_do_not_import_tensorflow(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_without_tensorflow_one_line_hint_and_no_files(synthetic_cifar, tmp_path):
-    """nasbench-train without TensorFlow: exit 2, one line with the install hint, OUT untouched."""
+@pytest.mark.parametrize("cifar_given", ["archive", "missing"])
+def test_cli_without_tensorflow_one_line_hint_and_no_files(synthetic_cifar, tmp_path, cifar_given):
+    """nasbench-train without TensorFlow: exit 2, one line with the install hint (even when
+    --cifar is wrong too: the missing dependency is the first thing to fix), OUT untouched."""
     out = tmp_path / "runs"
+    cifar = synthetic_cifar if cifar_given == "archive" else tmp_path / "no-cifar"
     code = (
         "from nasbench_arrow.train.cli import main\n"
         f"raise SystemExit(main(['--matrix', '[[0,1],[0,0]]', '--ops', '[\"input\",\"output\"]', '--epochs', '4',\n"
-        f"                       '--cifar', {str(synthetic_cifar)!r}, '--out', {str(out)!r}]))\n"
+        f"                       '--cifar', {str(cifar)!r}, '--out', {str(out)!r}]))\n"
     )
     proc = _run_without_tensorflow(code)
     assert proc.returncode == 2

@@ -533,7 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a missing dependency or a wrong --cifar leaves nothing behind in OUT.
         from .data import check_cifar10, load_cifar10
 
-        check_cifar10(args.cifar)  # a wrong path fails before TensorFlow's import
+        _require_tensorflow(import_now=False)  # cheap: is it installed at all?
+        check_cifar10(args.cifar)  # a wrong path fails before TensorFlow's slow import
         _require_tensorflow()
         data = load_cifar10(args.cifar)
         # Lock before scanning: only the holder may cut a torn tail off this file.
@@ -550,9 +551,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _require_tensorflow() -> None:
-    """Import TensorFlow now (MissingDependencyError with the install hint if absent)."""
+def _require_tensorflow(*, import_now: bool = True) -> None:
+    """Import TensorFlow now (MissingDependencyError with the install hint if absent).
+
+    With ``import_now=False`` only look whether it is installed (no import: milliseconds).
+    """
     from ..errors import import_optional
+
+    if not import_now:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("tensorflow") is not None
+        except (ImportError, ValueError):  # a broken install, or blocked in sys.modules
+            found = False
+        if found:
+            return
 
     # TensorFlow's C++ INFO lines (oneDNN, CPU features; printed twice by TF 2.x)
     # drown the trainer's own progress; warnings and errors still show. Setting
@@ -659,6 +673,7 @@ def _run_ray(args, cells, index, count) -> int:
     try:
         from .data import check_cifar10
 
+        _require_tensorflow(import_now=False)
         check_cifar10(args.cifar)  # before Ray starts: a wrong path fails in a second
         _require_tensorflow()
         from .ray_launcher import launch
