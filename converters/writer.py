@@ -259,10 +259,15 @@ def _check(
     epochs_all,
     allow_incomplete,
     source,
+    errors: list[tuple[int, ConversionError]] | None = None,
 ):
-    """Raise ConversionError for the earliest record that breaks an invariant."""
+    """Raise ConversionError for the earliest record that breaks an invariant.
+
+    ``errors`` holds ``(record index, error)`` pairs found by other checks
+    (:func:`_cell_errors`); the earliest of all is raised.
+    """
     rec = cols["record_index"]
-    errors: list[tuple[int, ConversionError]] = []
+    errors = [] if errors is None else list(errors)
 
     # One cell per hash: same adjacency and ops in every record of a hash.
     ref_rows = ref[cell_id]
@@ -338,6 +343,65 @@ def _check(
 
     if errors:
         raise min(errors, key=lambda e: e[0])[1]
+
+
+def _cell_errors(cols, ref, source) -> list[tuple[int, ConversionError]]:
+    """Check every cell's graph and its stored hash; ``(record index, error)`` of the first bad one.
+
+    Each unique cell (row ``ref[c]`` of ``cols``, the earliest record of its
+    hash) is checked once:
+
+    * it is a pruned cell: every vertex but the output has an out-edge and
+      every vertex but the input an in-edge (with the upper-triangular order
+      the decoders enforce, that is exactly "every vertex lies on an
+      input-to-output path", which ``ModelSpec`` would otherwise prune, so
+      ``query`` could never find the stored hash);
+    * its stored module hash is the exact NAS-Bench-101 hash of its graph
+      (:func:`.cellhash.hash_cells`), so ``query(spec)`` (which hashes the
+      spec) and ``query_many`` (which finds the cell by its graph) agree.
+    """
+    from .cellhash import hash_cells, labels_of_codes
+
+    if len(ref) == 0:
+        return []
+    rec = cols["record_index"]
+    nv = cols["num_vertices"][ref].astype(np.int64)
+    bits = cols["adj_bits"][ref]
+    adjacency = adjacency_matrices(bits, nv).astype(bool)
+    out_deg = adjacency.sum(axis=2)
+    in_deg = adjacency.sum(axis=1)
+    vertex = np.arange(constants.MAX_VERTICES)
+    inside = vertex[None, :] < nv[:, None]
+    no_out = inside & (out_deg == 0) & (vertex[None, :] != nv[:, None] - 1)
+    no_in = inside & (in_deg == 0) & (vertex[None, :] != 0)
+    errors = []
+    unpruned = np.flatnonzero((no_out | no_in).any(axis=1))
+    if len(unpruned):
+        c = int(unpruned[np.argmin(rec[ref[unpruned]])])
+        row = int(ref[c])
+        dangling = np.flatnonzero(no_out[c] | no_in[c]).tolist()
+        msg = (
+            f"module hash {_row_hash(cols, row)}: the cell ({_cell_text(cols, row)}) is not "
+            f"pruned: vertex {dangling[0]} is not on a path from the input to the output "
+            "(NAS-Bench-101 stores every cell pruned, and a query for this graph would "
+            "look up the hash of its pruned form)"
+        )
+        errors.append((int(rec[row]), _fail(msg, cols, row, source)))
+    labels = labels_of_codes(ops_codes_matrix(cols["ops_code"][ref], nv), nv)
+    computed = hash_cells(adjacency, labels, nv)
+    stored = hash_hex_matrix(cols["hash_hi"][ref], cols["hash_lo"][ref]).view("S32").reshape(-1)
+    wrong = np.flatnonzero(computed != stored)
+    if len(wrong):
+        c = int(wrong[np.argmin(rec[ref[wrong]])])
+        row = int(ref[c])
+        msg = (
+            f"module hash {_row_hash(cols, row)} does not match its cell "
+            f"({_cell_text(cols, row)}), whose NAS-Bench-101 hash is "
+            f"{computed[c].decode()}; the record's hash or its cell is wrong"
+            + (f" ({len(wrong)} cells of this bucket are affected)" if len(wrong) > 1 else "")
+        )
+        errors.append((int(rec[row]), _fail(msg, cols, row, source)))
+    return errors
 
 
 # ----------------------------------------------------------------------------- parquet
@@ -466,6 +530,7 @@ def write_bucket(
         epochs_all,
         allow_incomplete,
         source,
+        _cell_errors(cols, ref, source),
     )
     sizes = np.diff(np.append(group_start, n))
     complete = bool(

@@ -673,6 +673,19 @@ def _check_adjacency(adjacency: str) -> int:
             f"(1, 4, 9, ..., 49): {_short(adjacency)}"
         )
         raise _Invalid(msg)
+    # A cell is a DAG with its vertices in topological order: only entries
+    # above the diagonal may be 1 (no self-loop, no edge back towards the input).
+    for i in range(dim):
+        j = adjacency.find("1", i * dim, i * dim + i + 1)
+        if j >= 0:
+            j -= i * dim
+            what = "a self-loop" if i == j else f"an edge from vertex {i} back to vertex {j}"
+            msg = (
+                f"raw_adjacency is not upper triangular: entry ({i}, {j}) is 1 ({what}); a "
+                f"NAS-Bench-101 cell is a DAG with its vertices in topological order: "
+                f"{_short(adjacency)}"
+            )
+            raise _Invalid(msg)
     return dim
 
 
