@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 import reference_loader
-from nasbench_arrow import api
+from nasbench_arrow import api, layout
 from nasbench_arrow.constants import AVAILABLE_OPS, CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT
 from nasbench_arrow.errors import MissingDependencyError, OutOfDomainError
 from nasbench_arrow.model_spec import ModelSpec
@@ -228,22 +228,22 @@ def test_global_rng_reproduces_original_including_interleaved_global_draws(conve
 
 
 def test_private_rng_leaves_global_random_state_alone(converted_fixture):
-    """The default generator neither reseeds nor advances the caller's global random."""
+    """rng='private' neither reseeds nor advances the caller's global random."""
     random.seed(1234)
     before = random.getstate()
-    nb = api.NASBench(converted_fixture.root, seed=0)
+    nb = api.NASBench(converted_fixture.root, seed=0, rng="private")
     for h in converted_fixture.info.hashes[:20]:
         nb.query(stored_spec(converted_fixture, h))
     assert random.getstate() == before
 
 
-def test_two_instances_with_one_seed_do_not_share_a_stream(converted_fixture):
-    """Interleaved queries on two same-seed objects give each the draws it would get alone."""
+def test_two_private_instances_with_one_seed_do_not_share_a_stream(converted_fixture):
+    """With rng='private', interleaved queries on two same-seed objects give each the draws it would get alone."""
     specs = [stored_spec(converted_fixture, h) for h in converted_fixture.info.hashes[:30]]
-    alone = api.NASBench(converted_fixture.root, seed=9)
+    alone = api.NASBench(converted_fixture.root, seed=9, rng="private")
     expected = [alone.query(s)["validation_accuracy"] for s in specs]
-    a = api.NASBench(converted_fixture.root, seed=9)
-    b = api.NASBench(converted_fixture.root, seed=9)
+    a = api.NASBench(converted_fixture.root, seed=9, rng="private")
+    b = api.NASBench(converted_fixture.root, seed=9, rng="private")
     got_a, got_b = [], []
     for s in specs:
         got_a.append(a.query(s)["validation_accuracy"])
@@ -414,22 +414,40 @@ def test_is_valid_matches_the_original_on_random_specs(nb, ref):
         assert nb.is_valid(spec) == ref.is_valid(spec)
 
 
-def test_hash_cache_hashes_each_spec_once(converted_fixture, monkeypatch):
-    """Repeated queries of one spec (or an equal spec built anew) hash it once per session."""
+def test_spec_cache_resolves_each_spec_once(converted_fixture, monkeypatch):
+    """A stored cell is found by its canonical key (no MD5); a spec the key cannot place is hashed once."""
     calls = []
     original = ModelSpec.hash_spec
+    keys = []
+    original_key = layout.canonical_key
 
     def counting(self, canonical_ops):
         calls.append(1)
         return original(self, canonical_ops)
 
+    def counting_key(rows, labels):
+        keys.append(1)
+        return original_key(rows, labels)
+
     monkeypatch.setattr(ModelSpec, "hash_spec", counting)
+    monkeypatch.setattr(layout, "canonical_key", counting_key)
     nb = api.NASBench(converted_fixture.root, seed=0)
     matrix, ops = converted_fixture.info.cells[converted_fixture.info.hashes[4]]
     for _ in range(3):
         nb.query(ModelSpec(matrix.copy(), list(ops)))
     nb.get_metrics_from_spec(ModelSpec(matrix, ops))
     nb.query_many([ModelSpec(matrix, ops)] * 4)
+    assert len(calls) == 0 and len(keys) == 1
+    assert nb.hash_spec(ModelSpec(matrix, ops)) == converted_fixture.info.hashes[4]
+    # A valid cell the dataset does not hold: the key finds nothing, the MD5 hash names it, once.
+    absent = ModelSpec([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"])
+    absent_hash = absent.hash_spec(list(api.AVAILABLE_OPS))
+    calls.clear()
+    assert absent_hash not in converted_fixture.info.hashes
+    for _ in range(3):
+        with pytest.raises(KeyError) as err:
+            nb.query(absent)
+        assert err.value.args == (absent_hash,)
     assert len(calls) == 1
 
 
@@ -715,7 +733,7 @@ def test_lazy_frames_and_hash_filter(nb, converted_fixture):
 
 
 def test_open_does_not_import_polars_or_read_parquet(converted_fixture, tmp_path):
-    """Opening and querying import no Polars and read no Parquet (files blanked, still works)."""
+    """Opening, query and fixed_statistics import no Polars and read no Parquet (files blanked, still works)."""
     import shutil
 
     root = tmp_path / "copy"
@@ -728,7 +746,7 @@ def test_open_does_not_import_polars_or_read_parquet(converted_fixture, tmp_path
         "import sys\nfrom nasbench_arrow import api\n"
         f"nb = api.NASBench({str(root)!r}, seed=0)\n"
         f"spec = nb.spec_from_hash({h!r})\n"
-        "d = nb.query(spec); nb.get_metrics_from_spec(spec); nb.query(spec, epochs=4)\n"
+        "d = nb.query(spec); nb.fixed_statistics[nb.hash_spec(spec)]; nb.query(spec, epochs=4)\n"
         "print('polars' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -799,7 +817,7 @@ def test_open_tfrecord_in_unwritable_directory_uses_the_cache_env(converted_fixt
 def test_repr_names_the_dataset(nb):
     """repr shows the directory, counts, budgets and generator mode."""
     text = repr(nb)
-    assert text.startswith("NASBench(") and "cells=80" in text and "rng='private'" in text
+    assert text.startswith("NASBench(") and "cells=80" in text and "rng='global'" in text
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -859,10 +877,11 @@ def test_demo_runs_end_to_end_and_reuses_its_files(tmp_path, capsys):
     assert (tmp_path / "sample-dataset" / "manifest.json").is_file()
 
 
-def test_pickling_reopens_by_path_and_keeps_the_random_state(nb, converted_fixture):
-    """A pickled NASBench re-maps the dataset (no data copied) and continues the same draws."""
+def test_pickling_reopens_by_path_and_keeps_the_random_state(converted_fixture):
+    """A pickled NASBench re-maps the dataset (no data copied) and continues the same draws (rng='private')."""
     import pickle
 
+    nb = api.NASBench(converted_fixture.root, seed=0, rng="private")
     spec = stored_spec(converted_fixture, converted_fixture.info.hashes[0])
     nb.query(spec)
     blob = pickle.dumps(nb)
@@ -871,6 +890,20 @@ def test_pickling_reopens_by_path_and_keeps_the_random_state(nb, converted_fixtu
     assert clone.root == nb.root and clone.get_budget_counters() == nb.get_budget_counters()
     assert [clone.query(spec)["test_accuracy"] for _ in range(5)] == [nb.query(spec)["test_accuracy"] for _ in range(5)]
     assert_same_value(clone.get_metrics_from_spec(spec), nb.get_metrics_from_spec(spec))
+
+
+def test_pickled_default_object_draws_from_the_receivers_global_random(converted_fixture):
+    """With the default (global) generator, a clone draws from the global random like the original."""
+    import pickle
+
+    nb = api.NASBench(converted_fixture.root, seed=0)
+    spec = stored_spec(converted_fixture, converted_fixture.info.hashes[0])
+    clone = pickle.loads(pickle.dumps(nb))
+    random.seed(11)
+    ours = [clone.query(spec)["test_accuracy"] for _ in range(8)]
+    random.seed(11)
+    theirs = [nb.query(spec)["test_accuracy"] for _ in range(8)]
+    assert ours == theirs and len(set(ours)) > 1
 
 
 def test_a_file_that_is_not_a_tfrecord_raises_conversion_error_and_leaves_nothing(tmp_path):

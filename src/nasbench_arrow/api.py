@@ -19,31 +19,40 @@ Code written for the original runs unchanged after swapping the import::
 What is the same as the original
 --------------------------------
 Method names, signatures, return shapes and types, ``OutOfDomainError`` with
-the original messages, budget counters, ``config``, ``valid_epochs``,
-``fixed_statistics`` / ``computed_statistics`` (read-only, lazy), and the
-sampled repeats: with the same seed and the same sequence of calls,
-``query`` returns the same repeats as the original (it draws
-``randint(0, num_repeats - 1)`` per successful query, after the lookup).
+the original messages, budget counters, ``config``, ``valid_epochs``, and:
+
+- Random repeats. Like the original, ``NASBench(path, seed)`` calls
+  ``random.seed(seed)`` on Python's *global* ``random`` and ``query`` draws
+  ``random.randint(0, num_repeats - 1)`` from it, so ``random.seed(s)``
+  after construction reproduces a run, and code that mixes its own
+  ``random`` calls with queries gets the original's sequence.
+  **For new code**, pass ``rng="private"`` (the object's own
+  ``random.Random(seed)``, leaving the caller's random state alone) or ask
+  for a repeat explicitly with ``query(spec, repeat=k)``.
+- ``fixed_statistics`` and ``computed_statistics`` are dicts: the same entry
+  object on every access, in-place edits and new keys persist for the life of
+  the object and ``query`` / ``get_metrics_*`` see them; ``len``, ``in``,
+  iteration in file order, ``keys()``/``items()``. Entries are built from the
+  memory-mapped index the first time they are looked up, not at load time.
+- ``hash_iterator()`` yields hashes in source-file order.
 
 What differs, and why
 ---------------------
-- Random state. The original seeds Python's *global* ``random`` in
-  ``__init__`` and draws from it, so it disturbs the caller's random state and
-  two ``NASBench`` objects share one stream. By default each ``NASBench`` here
-  draws from its own ``random.Random(seed)``: the draws equal the original's as
-  long as the caller does not use the global ``random`` between queries (when
-  it does, the original's draws shift, ours do not). ``rng="global"``
-  reproduces the original exactly, side effects included.
 - Too many vertices. The original's check for more than 7 vertices references
   ``config['module_vertices']`` on the ``config`` *module* and raises
   ``TypeError``; here it raises the intended
   ``OutOfDomainError('too many vertices, got 8 (max vertices = 7)')``.
-- ``fixed_statistics`` and ``computed_statistics`` are read-only mappings
-  that build each entry on access (fresh dicts), instead of gigabytes of dicts
-  built at load time. ``computed_statistics[h]`` lists budgets in ascending
-  order (dict equality with the original holds; the original used file order).
-- ``hash_iterator()`` yields hashes in source-file order like the original (it
-  reads one column of the runs table on first use).
+- A query given something that is not a spec raises
+  :class:`~nasbench_arrow.errors.SpecTypeError` (a ``TypeError`` and, as the
+  original's error was, an ``AttributeError``).
+- Fewer repeats. On a dataset with fewer than ``num_repeats`` repeats of a
+  cell (regenerated data converted with ``--allow-incomplete``), ``query``
+  draws among the repeats present instead of raising ``IndexError`` as the
+  original's list lookup would; with complete data the draws are identical.
+- Bulk methods (``query_many``, ``summary``, ``cells()``, ``runs()``) read the
+  dataset as stored: edits of the statistics dicts are seen by the drop-in
+  methods only.
+- The statistics dicts print as a one-line summary (not 423,624 entries).
 
 Beyond the original: ``query(..., repeat=k)``, :meth:`NASBench.query_many`,
 :meth:`NASBench.summary`, :meth:`NASBench.top_k`, :meth:`NASBench.random_specs`,
@@ -56,7 +65,7 @@ import dataclasses
 import json
 import os
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -64,8 +73,10 @@ import numpy as np
 
 from . import _bulk, layout
 from . import dataset as _dataset
+from ._statistics import CellOrder, ComputedStatistics, FixedStatistics, copy_entry, copy_value
 from .constants import (
     AVAILABLE_OPS,
+    MAX_VERTICES,
     CONV1X1,
     CONV3X3,
     INPUT,
@@ -73,7 +84,7 @@ from .constants import (
     OUTPUT,
     default_config,
 )
-from .errors import OutOfDomainError, import_optional
+from .errors import OutOfDomainError, SpecTypeError, import_optional
 from .ledger import QueryLedger
 from .model_spec import ModelSpec
 
@@ -96,55 +107,20 @@ __all__ = [
 _UNSEEN = object()
 
 # Rebuilt from the dataset path when unpickling (see NASBench.__getstate__).
-_UNPICKLED = ("_dataset", "_index", "fixed_statistics", "computed_statistics")
+_UNPICKLED = (
+    "_dataset",
+    "_index",
+    "_order",
+    "_cells",
+    "fixed_statistics",
+    "computed_statistics",
+    "_fixed",
+    "_computed",
+)
+# Interior op -> label of the canonical key (its index in AVAILABLE_OPS).
+_LABEL_OF = {op: i for i, op in enumerate(AVAILABLE_OPS)}
 
 RngOption = Literal["private", "global"] | random.Random
-
-
-class _FixedStatistics(Mapping):
-    """``hash -> {'module_adjacency', 'module_operations', 'trainable_parameters'}``, built on access."""
-
-    def __init__(self, nb: NASBench):
-        self._nb = nb
-
-    def __getitem__(self, module_hash: str) -> dict[str, Any]:
-        index = self._nb._index
-        row = index.find(module_hash)
-        if row is None:
-            raise KeyError(module_hash)
-        matrix, ops, params = index.cell(row)
-        return {"module_adjacency": matrix, "module_operations": ops, "trainable_parameters": params}
-
-    def __iter__(self) -> Iterator[str]:
-        return self._nb._iter_source_order()
-
-    def __len__(self) -> int:
-        return self._nb._index.num_cells
-
-    def __contains__(self, module_hash: object) -> bool:
-        return isinstance(module_hash, str) and self._nb._index.find(module_hash) is not None
-
-    def __repr__(self) -> str:
-        return f"<fixed_statistics of {len(self)} cells (lazy, read-only)>"
-
-
-class _ComputedStatistics(_FixedStatistics):
-    """``hash -> epochs -> [repeat dicts of the 8 halfway_/final_ metrics]``, built on access."""
-
-    def __getitem__(self, module_hash: str) -> dict[int, list[dict[str, float]]]:
-        index = self._nb._index
-        row = index.find(module_hash)
-        if row is None:
-            raise KeyError(module_hash)
-        start, stop = index.runs_of(row)
-        out: dict[int, list[dict[str, float]]] = {}
-        names = layout.INDEX_RUN_COLUMNS
-        for e, values in zip(index.run_budgets(start, stop), index.run_block(start, stop)):
-            out.setdefault(e, []).append(dict(zip(names, values)))
-        return out
-
-    def __repr__(self) -> str:
-        return f"<computed_statistics of {len(self)} cells (lazy, read-only)>"
 
 
 class NASBench:
@@ -160,15 +136,18 @@ class NASBench:
         else into ``$NASBENCH_ARROW_CACHE`` or ``~/.cache/nasbench-arrow/``, and
         the conversion is reused by later opens.
     seed : int, optional
-        Seed of the random choice of repeat in :meth:`query`. Two objects with
-        the same seed return the same data points for the same calls; by
-        default the seed is random.
-    rng : {"private", "global"} or random.Random, default "private"
-        Where :meth:`query` draws repeats from. ``"private"``: its own
+        Seed of the random choice of repeat in :meth:`query`. As in the
+        original, ``random.seed(seed)`` is called on Python's global
+        ``random`` (with None: seeded from the operating system).
+    rng : {"global", "private"} or random.Random, default "global"
+        Where :meth:`query` draws repeats from. ``"global"`` (the original's
+        behaviour, the default so that client code reproduces): reseed the
+        global ``random`` module now and draw from it, so ``random.seed(s)``
+        after construction makes a run reproducible and every ``NASBench``
+        shares one stream. ``"private"`` (recommended for new code): its own
         ``random.Random(seed)``, leaving the caller's global random state
-        alone. ``"global"``: like the original, ``random.seed(seed)`` now and
-        draws from the global ``random`` module. A ``random.Random`` instance:
-        draws from it (then ``seed`` must be None).
+        alone. A ``random.Random`` instance: draws from it (then ``seed``
+        must be None). ``query(spec, repeat=k)`` draws nothing at all.
     cache_dir : path, optional
         Base directory for the conversion of a ``.tfrecord``.
     ledger : bool or QueryLedger, default False
@@ -224,7 +203,7 @@ class NASBench:
         dataset_file: str | os.PathLike,
         seed: int | None = None,
         *,
-        rng: RngOption = "private",
+        rng: RngOption = "global",
         cache_dir: str | os.PathLike | None = None,
         ledger: bool | QueryLedger = False,
         verify: bool | str = "index",
@@ -244,21 +223,22 @@ class NASBench:
                 msg = f"pass either seed={seed!r} or an rng instance, not both; seed the instance yourself"
                 raise ValueError(msg)
             self._rng = rng
-        elif rng == "private":
-            self._rng = random.Random(seed)
         elif rng == "global":
+            # As the original's first step: reseeds even with seed=None.
             random.seed(seed)
             self._rng = random._inst  # the generator behind the module-level functions
+        elif rng == "private":
+            self._rng = random.Random(seed)
         else:
-            msg = f"rng must be 'private', 'global' or a random.Random instance, got {rng!r}"
+            msg = f"rng must be 'global', 'private' or a random.Random instance, got {rng!r}"
             raise ValueError(msg)
         self._rng_mode = rng if isinstance(rng, str) else "instance"
 
         self._dataset = _dataset.open_dataset(dataset_file, cache_dir=cache_dir, verify=verify)
         self._index = self._dataset.index
         self.valid_epochs = set(self._dataset.epochs)
-        self.fixed_statistics: Mapping[str, dict[str, Any]] = _FixedStatistics(self)
-        self.computed_statistics: Mapping[str, dict[int, list[dict[str, float]]]] = _ComputedStatistics(self)
+        self._source_order: tuple[np.ndarray, list[int]] | None = None
+        self._make_statistics()
 
         self.history: dict = {}
         self.training_time_spent = 0.0
@@ -268,7 +248,19 @@ class NASBench:
         # looked up yet)]; see _lookup_spec.
         self._spec_cache: dict[tuple, list] = {}
         self._cache_config: tuple | None = None
-        self._source_order: tuple[np.ndarray, list[int]] | None = None
+        self._canonical_ok = False
+
+    def _make_statistics(self) -> None:
+        self._order = CellOrder(self._index, self._source_order_cached)
+        # row -> what query() needs of a cell, see _cell_info.
+        self._cells: dict[int, tuple] = {}
+        #: hash -> fixed statistics: a dict, built lazily (see nasbench_arrow._statistics).
+        self.fixed_statistics: dict[str, dict[str, Any]] = FixedStatistics(self._order)
+        #: hash -> epochs -> list of per-repeat metric dicts: a dict, built lazily.
+        self.computed_statistics: dict[str, dict[int, list[dict[str, float]]]] = ComputedStatistics(self._order)
+        # The objects made here; a client may assign its own dicts to the attributes.
+        self._fixed = self.fixed_statistics
+        self._computed = self.computed_statistics
 
     # ------------------------------------------------------------------ drop-in
 
@@ -315,51 +307,107 @@ class NASBench:
         """
         if epochs not in self.valid_epochs:
             raise OutOfDomainError(self._epochs_message())
-        row = self._row_of_spec(model_spec)
-        index = self._index
-        start, stop = index.runs_of(row)
-        budgets = index.run_budgets(start, stop)
-        if repeat is None:
-            sampled = self._rng.randint(0, self.config["num_repeats"] - 1)
+        row, module_hash = self._row_of_spec(model_spec)
+        fixed, computed = self.fixed_statistics, self.computed_statistics
+        # Each half of the result comes from the index as stored unless the caller built,
+        # edited, deleted or replaced that dict's entries (then from the dict, as the original).
+        fixed_dict = row is None or fixed is not self._fixed or (
+            fixed.touched and (fixed.deleted or fixed._built(module_hash))
+        )
+        computed_dict = row is None or computed is not self._computed or (
+            computed.touched and (computed.deleted or computed._built(module_hash))
+        )
+        if fixed_dict:
+            fixed_stat = fixed[module_hash]  # KeyError(hash), as the original
+        if computed_dict:
+            computed_stat = computed[module_hash]
+        if not (fixed_dict and computed_dict):
+            info = self._cells.get(row)
+            if info is None:
+                info = self._cell_info(row)
+        prefix = "halfway_" if stop_halfway else "final_"
+        if computed_dict:
+            if repeat is None:
+                try:
+                    present = len(computed_stat[epochs])
+                except (KeyError, TypeError, IndexError):
+                    present = None
+                sampled = self._draw(present)
+            else:
+                sampled = self._check_repeat(repeat)
+            run = computed_stat[epochs][sampled]  # KeyError / IndexError, as the original
+            metrics = [run[prefix + name] for name in _bulk.QUERY_METRICS]
         else:
-            sampled = self._check_repeat(repeat)
-        if epochs not in budgets:
-            raise KeyError(epochs)
-        first = budgets.index(epochs)
-        if sampled >= budgets.count(epochs):
-            msg = f"repeat {sampled} is not in the data: cell {index.hash_at(row)} has {budgets.count(epochs)} repeats at {epochs} epochs"
-            raise IndexError(msg)
-        values = index.run_values(start + first + sampled)
-        offset = _bulk.HALFWAY if stop_halfway else _bulk.FINAL
-        matrix, ops, params = index.cell(row)
-        data = {
-            "module_adjacency": matrix,
-            "module_operations": ops,
-            "trainable_parameters": params,
-            "training_time": values[offset],
-            "train_accuracy": values[offset + 1],
-            "validation_accuracy": values[offset + 2],
-            "test_accuracy": values[offset + 3],
-        }
-        self.training_time_spent += data["training_time"]
+            budgets = info[5]
+            where = budgets.get(epochs)
+            present = 0 if where is None else where[1]
+            sampled = self._draw(present) if repeat is None else self._check_repeat(repeat)
+            if where is None:
+                raise KeyError(epochs)
+            if sampled >= present:
+                msg = f"repeat {sampled} is not in the data: cell {module_hash} has {present} repeats at {epochs} epochs"
+                raise IndexError(msg)
+            values = self._index.run_values(info[4] + where[0] + sampled)
+            offset = _bulk.HALFWAY if stop_halfway else _bulk.FINAL
+            metrics = values[offset : offset + 4]
+        if fixed_dict:
+            data = {
+                "module_adjacency": copy_value(fixed_stat["module_adjacency"]),
+                "module_operations": copy_value(fixed_stat["module_operations"]),
+                "trainable_parameters": copy_value(fixed_stat["trainable_parameters"]),
+            }
+        else:
+            data = {"module_adjacency": info[1].copy(), "module_operations": list(info[2]), "trainable_parameters": info[3]}
+        data["training_time"], data["train_accuracy"], data["validation_accuracy"], data["test_accuracy"] = metrics
+        self._count(data["training_time"], epochs, stop_halfway, module_hash, sampled, repeat is None, data)
+        return data
+
+    def _draw(self, present: int | None) -> int:
+        """The repeat a query draws: ``randint(0, num_repeats - 1)`` as the original.
+
+        Only when a cell has fewer repeats than ``num_repeats`` (but some) is
+        the draw ``randint(0, present - 1)``, among those present.
+        """
+        num_repeats = self.config["num_repeats"]
+        if present and present < num_repeats:
+            return self._rng.randint(0, present - 1)
+        return self._rng.randint(0, num_repeats - 1)
+
+    def _count(self, training_time, epochs, stop_halfway, module_hash, sampled, drawn, data) -> None:
+        """Budget counters (and ledger) of one successful query."""
+        self.training_time_spent += training_time
         if stop_halfway:
             self.total_epochs_spent += epochs // 2
         else:
             self.total_epochs_spent += epochs
         if self.ledger is not None:
             self.ledger.record(
-                index.hash_at(row),
+                module_hash,
                 epochs,
                 stop_halfway,
                 sampled,
-                repeat is None,
+                drawn,
                 data["training_time"],
                 data["validation_accuracy"],
                 data["test_accuracy"],
                 self.training_time_spent,
                 self.total_epochs_spent,
             )
-        return data
+
+    def _cell_info(self, row: int) -> tuple:
+        """``(hash, matrix, ops, params, first run, {epochs: (offset, repeats)})`` of a cell row, cached."""
+        index = self._index
+        matrix, ops, params = index.cell(row)
+        start, stop = index.runs_of(row)
+        budgets: dict[int, tuple[int, int]] = {}
+        for k, e in enumerate(index.run_budgets(start, stop)):
+            where = budgets.get(e)
+            budgets[e] = (k, 1) if where is None else (where[0], where[1] + 1)
+        info = (index.hash_at(row), matrix, tuple(ops), params, start, budgets)
+        if len(self._cells) >= _bulk.HASH_CACHE_MAX:
+            self._cells.clear()
+        self._cells[row] = info
+        return info
 
     def is_valid(self, model_spec: ModelSpec) -> bool:
         """Whether the spec is inside the search space (does not touch the budget counters).
@@ -423,11 +471,18 @@ class NASBench:
         return train.query_dict(model_spec, metrics)
 
     def hash_iterator(self):
-        """Return a view of all unique module hashes (in source-file order, like the original's dict keys)."""
+        """Return ``fixed_statistics.keys()``: all unique module hashes, in source-file order, as the original.
+
+        The first call decodes the hashes once (about 50 ms for the full
+        dataset); later calls and passes iterate a list of them.
+        """
         return self.fixed_statistics.keys()
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
-        """Return ``(fixed_stats, computed_stats)`` of a hash: fresh copies, no budget counted.
+        """Return ``(fixed_stats, computed_stats)`` of a hash: deep copies, no budget counted.
+
+        Copies of ``fixed_statistics[module_hash]`` and
+        ``computed_statistics[module_hash]`` (edits included), as the original.
 
         ``fixed_stats``: ``module_adjacency``, ``module_operations``,
         ``trainable_parameters``. ``computed_stats``: ``{epochs: [per-repeat
@@ -439,7 +494,7 @@ class NASBench:
         KeyError
             The dataset does not hold this hash.
         """
-        return self.fixed_statistics[module_hash], self.computed_statistics[module_hash]
+        return copy_entry(self.fixed_statistics[module_hash]), copy_entry(self.computed_statistics[module_hash])
 
     def get_metrics_from_spec(self, model_spec: ModelSpec) -> tuple[dict, dict]:
         """Return ``(fixed_stats, computed_stats)`` of a spec (see :meth:`get_metrics_from_hash`).
@@ -470,7 +525,7 @@ class NASBench:
 
     def _spec_error(self, model_spec: ModelSpec) -> str | None:
         """The original ``_check_spec`` as a message (None when the spec is valid)."""
-        if not model_spec.valid_spec:
+        if not _valid_flag(model_spec):
             return "invalid spec, provided graph is disconnected."
         ops = model_spec.ops
         num_vertices = len(ops)
@@ -501,49 +556,93 @@ class NASBench:
         return None
 
     def _lookup_spec(self, model_spec: ModelSpec) -> list:
-        """``[error message, hash, row]`` of a spec; each distinct spec is checked and hashed once.
+        """``[error message, hash, row]`` of a spec; each distinct spec is checked and resolved once.
 
-        ``row`` is filled in by :meth:`_row_of_spec` on first need (``_UNSEEN`` until then).
+        ``row`` is ``_UNSEEN`` until :meth:`_row_of_spec` looks the hash up.
 
-        The key is the pruned matrix (bytes, shape, dtype) and ops, so equal
-        specs built separately share an entry; a change of ``config`` (ops,
-        limits) empties the cache.
+        The cache key is the pruned matrix (bytes, shape, dtype) and ops, so
+        equal specs built separately share an entry; a change of ``config``
+        (ops, limits) empties the cache. A spec not seen before is matched to
+        its stored cell by its exact canonical isomorphism key (a few
+        microseconds, :func:`nasbench_arrow.layout.canonical_key`); the MD5
+        hash is only computed where the key cannot decide (no stored cell has
+        it, entries other than 0/1, another ``available_ops``), so the result
+        equals hashing.
         """
-        if not model_spec.valid_spec:
+        if not _valid_flag(model_spec):
             return ["invalid spec, provided graph is disconnected.", None, None]
-        config = self.config
-        self._current_cache()
+        cache = self._current_cache()
         matrix = model_spec.matrix
-        if not isinstance(matrix, np.ndarray):
+        if type(matrix) is not np.ndarray:
             matrix = np.asarray(matrix)
-        if matrix.dtype.kind in "biuf":
-            key = (matrix.tobytes(), matrix.shape, matrix.dtype.char, tuple(model_spec.ops))
-            hit = self._spec_cache.get(key)
+        key = None
+        if matrix.dtype.kind in "biuf":  # object matrices: their bytes are pointers, never cached
+            try:
+                key = (matrix.tobytes(), matrix.shape, matrix.dtype.char, tuple(model_spec.ops))
+                hit = cache.get(key)
+            except TypeError:  # unhashable ops
+                key = hit = None
             if hit is not None:
                 return hit
-        else:  # object matrices: their bytes are pointers, not values; never cached
-            key = None
         message = self._spec_error(model_spec)
         if message is not None:
             entry = [message, None, None]
         else:
-            entry = [None, model_spec.hash_spec(config["available_ops"]), _UNSEEN]
+            row = self._row_by_canonical_key(matrix, model_spec.ops) if key is not None else None
+            if row is not None:
+                entry = [None, self._index.hash_at(row), row]
+            else:
+                entry = [None, model_spec.hash_spec(self.config["available_ops"]), _UNSEEN]
         if key is not None:
-            if len(self._spec_cache) >= _bulk.HASH_CACHE_MAX:
-                self._spec_cache.clear()
-            self._spec_cache[key] = entry
+            if len(cache) >= _bulk.HASH_CACHE_MAX:
+                cache.clear()
+            cache[key] = entry
         return entry
 
-    def _row_of_spec(self, model_spec: ModelSpec) -> int:
+    def _row_by_canonical_key(self, matrix: np.ndarray, ops: Any) -> int | None:
+        """Row of the one stored cell isomorphic to a checked, valid spec; None when the key cannot tell."""
+        if not self._canonical_ok:
+            return None
+        v = len(ops)
+        if matrix.shape != (v, v) or not 2 <= v <= MAX_VERTICES:
+            return None
+        labels = [_LABEL_OF.get(op) for op in ops[1:-1]]
+        if None in labels:
+            return None
+        rows = matrix.tolist()
+        for r in rows:
+            if r.count(0) + r.count(1) != v:  # other values hash by their value: leave it to MD5
+                return None
+        key = layout.canonical_key(rows, labels)
+        if key < 0:
+            return None
+        index = self._index
+        canon = index.cell_canon
+        at = int(canon.searchsorted(key))
+        n = index.num_cells
+        if at >= n or int(canon[at]) != key or (at + 1 < n and int(canon[at + 1]) == key):
+            return None  # no stored cell has the key, or several do: the hash decides
+        return int(index.cell_canon_pos[at])
+
+    def _row_of_spec(self, model_spec: ModelSpec) -> tuple[int | None, str]:
+        """``(row, module hash)`` of a valid spec; row None when the dataset does not hold the hash.
+
+        Raises
+        ------
+        OutOfDomainError
+            The spec is outside the search space.
+        SpecTypeError
+            Not a spec.
+        """
         entry = self._lookup_spec(model_spec)
         message, module_hash, row = entry
         if message is not None:
             raise OutOfDomainError(message)
         if row is _UNSEEN:
-            row = entry[2] = self._index.find(module_hash)
-        if row is None:
-            raise KeyError(module_hash)
-        return row
+            row = self._index.find(module_hash)
+            if type(entry) is list:
+                entry[2] = row
+        return row, module_hash
 
     def _check_repeat(self, repeat: Any) -> int:
         if isinstance(repeat, (bool, np.bool_)) or not isinstance(repeat, (int, np.integer)):
@@ -560,10 +659,6 @@ class NASBench:
         if self._source_order is None:
             self._source_order = self._index.source_order()
         return self._source_order
-
-    def _iter_source_order(self) -> Iterator[str]:
-        rows, _ = self._source_order_cached()
-        return _dataset._iter_hashes(self._index, rows)
 
     def _epochs_message(self) -> str:
         # "%s" of a set, exactly as the original formats it.
@@ -622,7 +717,7 @@ class NASBench:
         generator :meth:`query` draws repeats from.
         """
         rows = _bulk.random_rows(self._index, n, seed)
-        return list(_dataset._iter_hashes(self._index, rows))
+        return self._index.cell_hash[rows].astype("U32").tolist()
 
     def random_specs(self, n: int = 1, *, seed: int | None = None) -> list[ModelSpec]:
         """``n`` distinct valid cells of the dataset as ModelSpecs, drawn uniformly (seeded).
@@ -774,7 +869,7 @@ class NASBench:
             self.training_time_spent = spent
             self.total_epochs_spent += per_query * len(times)
             return
-        hashes = list(_dataset._iter_hashes(self._index, rows[chosen]))
+        hashes = self._index.cell_hash[rows[chosen]].astype("U32").tolist()
         validation = values[chosen, 2].tolist()
         test = values[chosen, 3].tolist()
         for k, t in enumerate(times):
@@ -800,6 +895,9 @@ class NASBench:
         if signature != self._cache_config:
             self._spec_cache.clear()
             self._cache_config = signature
+            # The canonical key encodes labels as indexes in AVAILABLE_OPS, as stored;
+            # another op list hashes specs differently, so then every spec is hashed.
+            self._canonical_ok = list(signature[2]) == list(AVAILABLE_OPS)
         return self._spec_cache
 
     def summary(self, epochs: int = 108, stop_halfway: bool = False) -> pl.DataFrame:
@@ -856,6 +954,9 @@ class NASBench:
         if metric not in _bulk.QUERY_METRICS:
             msg = f"metric must be one of {list(_bulk.QUERY_METRICS)}, got {metric!r}"
             raise ValueError(msg)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            msg = f"k must be a non-negative int (number of cells), got {k!r}"
+            raise ValueError(msg)
         if descending is None:
             descending = metric != "training_time"
         df = self.summary(epochs, stop_halfway)
@@ -863,33 +964,67 @@ class NASBench:
 
     def __getstate__(self) -> dict:
         # Pickle (e.g. multiprocessing with "spawn") by path: the receiver re-maps the
-        # index instead of receiving a copy of it.
+        # index instead of receiving a copy of it. What the caller built, edited or
+        # added in the statistics dicts travels along, as with the original's dicts.
         state = {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
         state["_root"] = str(self._dataset.root)
-        state["_verify"] = "none" if self._dataset.verify == "none" else "index"
+        state["_reopen_verify"] = "none" if self._dataset.verify == "none" else "index"
         state["_spec_cache"] = {}
         state["_source_order"] = None
+        state["_statistics_state"] = (self._fixed._state(), self._computed._state())
+        # Assigned by the caller (not ours): pickled as they are.
+        state["_assigned_statistics"] = (
+            None if self.fixed_statistics is self._fixed else self.fixed_statistics,
+            None if self.computed_statistics is self._computed else self.computed_statistics,
+        )
         if self._rng_mode == "global":
             state["_rng"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
         root = state.pop("_root")
+        # A deep verification is not repeated in every receiving process.
+        verify = state.pop("_reopen_verify", "index")
+        fixed_state, computed_state = state.pop("_statistics_state")
+        assigned_fixed, assigned_computed = state.pop("_assigned_statistics")
         self.__dict__.update(state)
         if self._rng_mode == "global":
             self._rng = random._inst
-        # A deep verification is not repeated in every receiving process.
-        verify = state.pop("_verify", "index")
         self._dataset = _dataset.open_dataset(root, verify=verify)
         self._index = self._dataset.index
-        self.fixed_statistics = _FixedStatistics(self)
-        self.computed_statistics = _ComputedStatistics(self)
+        self._make_statistics()
+        self._fixed._restore(fixed_state)
+        self._computed._restore(computed_state)
+        if assigned_fixed is not None:
+            self.fixed_statistics = assigned_fixed
+        if assigned_computed is not None:
+            self.computed_statistics = assigned_computed
 
     def __repr__(self) -> str:
         return (
             f"NASBench({str(self.root)!r}, cells={self._index.num_cells}, runs={self._index.num_runs}, "
             f"epochs={sorted(self.valid_epochs)}, rng={self._rng_mode!r})"
         )
+
+
+_NOT_A_SPEC = object()
+
+
+def _valid_flag(model_spec: Any) -> bool:
+    """``model_spec.valid_spec``; SpecTypeError for an object that is not a spec."""
+    valid = getattr(model_spec, "valid_spec", _NOT_A_SPEC)
+    if valid is _NOT_A_SPEC or not hasattr(model_spec, "matrix") or not hasattr(model_spec, "ops"):
+        msg = (
+            f"expected a ModelSpec (nasbench_arrow.api.ModelSpec(matrix, ops)), got {type(model_spec).__name__} "
+            f"{_short_repr(model_spec)}; to look up a module hash use get_metrics_from_hash or query_many"
+        )
+        raise SpecTypeError(msg)
+    return bool(valid)
+
+
+def _short_repr(obj: Any) -> str:
+    text = repr(obj)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _json_default(obj: Any) -> Any:

@@ -5,6 +5,7 @@ error also derives from it, so callers can catch either::
 
     NASBenchError
     ├── OutOfDomainError                       spec or epochs outside the dataset (original name)
+    ├── SpecTypeError(TypeError, AttributeError)   a query given something that is not a ModelSpec
     ├── ConversionError(ValueError)            bad source data; carries record index and byte offset
     │   └── TFRecordError                      framing: truncation, length/payload CRC mismatch
     ├── DatasetError                           a converted dataset cannot be used
@@ -27,6 +28,7 @@ __all__ = [
     "MissingDependencyError",
     "NASBenchError",
     "OutOfDomainError",
+    "SpecTypeError",
     "TFRecordError",
     "import_optional",
 ]
@@ -38,6 +40,14 @@ class NASBenchError(Exception):
 
 class OutOfDomainError(NASBenchError):
     """Indicates that the requested graph is outside of the search domain."""
+
+
+class SpecTypeError(NASBenchError, TypeError, AttributeError):
+    """A query was given something that is not a ``ModelSpec`` (a str, None, a dict ...).
+
+    Also an ``AttributeError``: the original fails with one when it reads
+    ``model_spec.valid_spec`` of such an object, and client code may catch that.
+    """
 
 
 class ConversionError(NASBenchError, ValueError):

@@ -44,6 +44,7 @@ __all__ = [
     "RUNS_SCHEMA",
     "STAGES",
     "bucket_of",
+    "canonical_key",
     "canonical_keys",
     "canonical_keys_of_index",
     "data_file",
@@ -266,6 +267,41 @@ def canonical_keys(adjacency: np.ndarray, labels: np.ndarray, num_vertices: int)
     out += v
     out[lower] = -1
     return out
+
+
+def canonical_key(rows: list, labels: list) -> int:
+    """:func:`canonical_keys` of one cell given as Python lists (a few microseconds).
+
+    Parameters
+    ----------
+    rows : list of list
+        The ``V x V`` adjacency as nested lists of 0/1 values (``matrix.tolist()``).
+    labels : list of int
+        The ``V - 2`` interior labels, each 0, 1 or 2.
+
+    Returns
+    -------
+    int
+        The key, or -1 when the matrix is not strictly upper triangular.
+    """
+    v = len(rows)
+    _upper, _place, edge, label_codes = _canon_tables(v)
+    patterns = [0] * len(edge)
+    slot = 0
+    for i, row in enumerate(rows):
+        if any(row[: i + 1]):
+            return -1
+        for j in range(i + 1, v):
+            if row[j]:
+                patterns[slot // _GROUP_BITS] |= 1 << (slot % _GROUP_BITS)
+            slot += 1
+    labeling = 0
+    for k, label in enumerate(labels):
+        labeling += label * 3**k
+    codes = label_codes[labeling] + edge[0][patterns[0]]
+    for g in range(1, len(edge)):
+        codes += edge[g][patterns[g]]
+    return int(codes.min()) * 8 + v
 
 
 def canonical_keys_of_index(
