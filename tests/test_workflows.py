@@ -77,7 +77,7 @@ def _brute_view(ref, epochs, reduce="mean", stage="final"):
 @pytest.mark.parametrize("epochs", [4, 108])
 def test_repeat_view_matches_brute_force(nb, reference, reduce, epochs):
     """Each (cell, budget) row reduces the repeats exactly as plain Python does."""
-    view = analysis.repeat_view(nb, epochs, reduce=reduce).collect()
+    view = analysis.scan_repeat_view(nb, epochs, reduce=reduce).collect()
     how = int(reduce[6:]) if isinstance(reduce, str) and reduce.startswith("repeat") else reduce
     brute = _brute_view(reference, epochs, how)
     assert sorted(view["module_hash"].to_list()) == sorted(brute)
@@ -94,7 +94,7 @@ def test_repeat_view_matches_brute_force(nb, reference, reduce, epochs):
 
 def test_repeat_view_halfway_and_all_budgets(nb, reference):
     """``stop_halfway`` reads the halfway evaluation; ``epochs=None`` keeps every budget."""
-    view = analysis.repeat_view(nb, None, stop_halfway=True).collect()
+    view = analysis.scan_repeat_view(nb, None, stop_halfway=True).collect()
     assert sorted(set(view["epochs"].to_list())) == [4, 12, 36, 108]
     brute = _brute_view(reference, 36, "mean", "halfway")
     for row in view.filter(pl.col("epochs") == 36).iter_rows(named=True):
@@ -103,10 +103,54 @@ def test_repeat_view_halfway_and_all_budgets(nb, reference):
 
 def test_repeat_view_accepts_path_and_dataset(nb, converted_fixture):
     """A dataset directory and an opened Dataset give the same view as the facade."""
-    a = analysis.repeat_view(nb).collect()
-    b = analysis.repeat_view(converted_fixture.root).collect()
-    c = analysis.repeat_view(nb.dataset).collect()
+    a = analysis.scan_repeat_view(nb).collect()
+    b = analysis.scan_repeat_view(converted_fixture.root).collect()
+    c = analysis.scan_repeat_view(nb.dataset).collect()
     assert a.equals(b) and a.equals(c)
+
+
+class _ShuffledRuns:
+    """A source whose runs frame comes in a shuffled row order (same rows)."""
+
+    def __init__(self, nb, seed):
+        self.nb, self.seed = nb, seed
+
+    def cells(self):
+        return self.nb.cells()
+
+    def runs(self):
+        return self.nb.runs().collect().sample(fraction=1.0, shuffle=True, seed=self.seed).lazy()
+
+
+@pytest.mark.parametrize("reduce", ["mean", "median", "max", "repeat1"])
+def test_repeat_view_is_bit_identical_whatever_the_row_order(nb, reduce):
+    """Means and standard deviations do not depend on the order the scan yields rows in
+    (regression: a multi-threaded group_by summed repeats in varying order, 1e-15 apart)."""
+    a = analysis.scan_repeat_view(nb, None, reduce=reduce).collect()
+    for seed in range(3):
+        assert analysis.scan_repeat_view(_ShuffledRuns(nb, seed), None, reduce=reduce).collect().equals(a)
+
+
+def test_repeat_view_mean_and_std_equal_numpy_in_repeat_order(nb):
+    """The reductions are exactly numpy's mean and std (ddof=0) over the repeats in repeat order."""
+    view = analysis.scan_repeat_view(nb, 108).collect()
+    runs = nb.runs().filter(pl.col("epochs") == 108).sort("module_hash", "repeat").collect()
+    groups = runs.group_by("module_hash", maintain_order=True).agg(pl.col("final_test_accuracy"))
+    ref = {h: np.array(v) for h, v in groups.iter_rows()}
+    for h, mean, std in view.select("module_hash", "test_accuracy", "test_accuracy_std").iter_rows():
+        assert mean == float(np.mean(ref[h])) and std == float(np.std(ref[h])), h
+
+
+def test_lazy_and_eager_naming_rule(nb):
+    """scan_* functions return LazyFrames; the older names are the same functions; questions are eager."""
+    assert analysis.repeat_view is analysis.scan_repeat_view
+    assert export.nni_trials is export.scan_nni_trials
+    assert export.nni_intermediates is export.scan_nni_intermediates
+    assert isinstance(analysis.scan_repeat_view(nb), pl.LazyFrame)
+    assert isinstance(export.scan_nni_trials(nb), pl.LazyFrame)
+    assert isinstance(export.scan_nni_intermediates(nb), pl.LazyFrame)
+    assert isinstance(analysis.top_k(nb, k=2), pl.DataFrame)
+    assert isinstance(analysis.pareto_front(nb), pl.DataFrame)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +205,7 @@ def test_top_k_limit_nobody_meets_is_empty(nb):
 def test_reduce_rejects_unknown_values(nb, bad):
     """An unknown ``reduce`` raises ValueError naming the allowed values."""
     with pytest.raises(ValueError, match="reduce must be one of"):
-        analysis.repeat_view(nb, reduce=bad)
+        analysis.scan_repeat_view(nb, reduce=bad)
 
 
 def test_top_k_rejects_unknown_metric_and_source(nb):
@@ -176,7 +220,7 @@ def test_top_k_rejects_unknown_metric_and_source(nb):
 
 def test_filters_are_pushed_into_the_scans(nb):
     """The budget filter reaches the runs scan and the size filter the cells scan (optimised plan)."""
-    plan = analysis.repeat_view(nb, 108, max_params=10**6).explain()
+    plan = analysis.scan_repeat_view(nb, 108, max_params=10**6).explain()
     scans = plan.split("Parquet SCAN")[1:]
     assert len(scans) == 2, plan
     runs = next(part for part in scans if "/runs/" in part.splitlines()[0])
@@ -205,7 +249,7 @@ def _brute_front(points):
 @pytest.mark.parametrize("epochs", [12, 108])
 def test_pareto_front_matches_brute_force(nb, x, y, epochs):
     """The front is exactly the set of non-dominated cells of the view, sorted by cost."""
-    view = analysis.repeat_view(nb, epochs).collect()
+    view = analysis.scan_repeat_view(nb, epochs).collect()
     points = list(zip(view[x].to_list(), view[y].to_list()))
     want = sorted(view["module_hash"][i] for i in _brute_front(points))
     front = analysis.pareto_front(nb, x=x, y=y, epochs=epochs)
@@ -218,7 +262,7 @@ def test_pareto_front_matches_brute_force(nb, x, y, epochs):
 def test_pareto_front_keeps_ties_on_the_sample(sample_dataset_dir):
     """On 2,532 cells (many share a parameter count) the front still equals brute force."""
     sample = NASBench(sample_dataset_dir)
-    view = analysis.repeat_view(sample, 108, reduce="repeat0").collect()
+    view = analysis.scan_repeat_view(sample, 108, reduce="repeat0").collect()
     points = list(zip(view["trainable_parameters"].to_list(), view["validation_accuracy"].to_list()))
     want = sorted(view["module_hash"][i] for i in _brute_front(points))
     front = analysis.pareto_front(sample, reduce="repeat0")
@@ -270,7 +314,7 @@ def test_naslib_budget_filter_and_in_memory_dict(nb):
 
 def test_nni_trials_layout_units_and_hash(nb, reference):
     """NNI trial rows: percent accuracies, parameters in millions, seconds, and an arch that hashes back."""
-    trials = export.nni_trials(nb).collect()
+    trials = export.scan_nni_trials(nb).collect()
     assert tuple(trials.columns) == export.NNI_TRIAL_COLUMNS
     assert trials.height == sum(len(r) for e in reference.computed_statistics.values() for r in e.values())
     for row in trials.head(40).iter_rows(named=True):
@@ -293,7 +337,7 @@ def test_nni_trials_layout_units_and_hash(nb, reference):
 
 def test_nni_intermediates_two_rows_per_run(nb, reference, tmp_path):
     """Intermediate stats: halfway and final rows per run, current_epoch as stored; Parquet written."""
-    inter = export.nni_intermediates(nb, epochs=36).collect()
+    inter = export.scan_nni_intermediates(nb, epochs=36).collect()
     assert tuple(inter.columns) == export.NNI_INTERMEDIATE_COLUMNS
     assert sorted(set(inter["current_epoch"].to_list())) == [18, 36]
     row = inter.row(0, named=True)
@@ -302,6 +346,19 @@ def test_nni_intermediates_two_rows_per_run(nb, reference, tmp_path):
     paths = export.write_nni_parquet(nb, tmp_path / "nni", epochs=108)
     assert pl.read_parquet(paths["trials"]).height == 3 * pl.read_parquet(paths["trials"])["hash"].n_unique()
     assert pl.read_parquet(paths["intermediates"]).height == 2 * pl.read_parquet(paths["trials"]).height
+
+
+def test_write_nni_parquet_to_a_parquet_path_writes_files(nb, tmp_path):
+    """``write_nni_parquet(nb, "nni.parquet")`` writes a file there (regression: it made a
+    directory of that name), and the intermediates beside it."""
+    paths = export.write_nni_parquet(nb, tmp_path / "nni.parquet", epochs=108)
+    assert paths == {"trials": tmp_path / "nni.parquet", "intermediates": tmp_path / "nni_intermediates.parquet"}
+    assert (tmp_path / "nni.parquet").is_file() and (tmp_path / "nni_intermediates.parquet").is_file()
+    trials = pl.read_parquet(tmp_path / "nni.parquet")
+    assert trials.equals(export.scan_nni_trials(nb, epochs=108).collect())
+    (tmp_path / "adir.parquet").mkdir()
+    with pytest.raises(IsADirectoryError):
+        export.write_nni_parquet(nb, tmp_path / "adir.parquet")
 
 
 # --------------------------------------------------------------------------- search plumbing

@@ -6,9 +6,10 @@ Each function builds one lazy query over the dataset's Parquet tables
 the Parquet scan: only the columns named are read, and row groups whose
 statistics exclude the filter are skipped.
 
-- :func:`repeat_view`: one row per (cell, budget), the metrics of one
-  evaluation stage reduced over the repeats (mean and standard deviation, or
-  one repeat), joined with the cell's size. The other functions build on it.
+- :func:`scan_repeat_view` (also under its older name ``repeat_view``): one
+  row per (cell, budget), the metrics of one evaluation stage reduced over the
+  repeats (mean and standard deviation, or one repeat), joined with the cell's
+  size, as a LazyFrame. The other functions build on it.
 - :func:`top_k`: the best cells by a metric, under a parameter and/or
   training-time limit.
 - :func:`pareto_front`: the cells no other cell beats on both cost (parameters
@@ -16,6 +17,24 @@ statistics exclude the filter are skipped.
 
 Every function takes ``source``: a :class:`~nasbench_arrow.api.NASBench`, an
 opened :class:`~nasbench_arrow.dataset.Dataset`, or a dataset directory.
+
+Lazy or eager: the Polars naming habit
+--------------------------------------
+A function whose name starts with ``scan_`` returns a ``pl.LazyFrame`` (like
+``pl.scan_parquet``): nothing is read until you ``.collect()``, so you can add
+filters and selections that reach the Parquet scan. Every other function
+answers a question and returns a collected ``pl.DataFrame`` (``top_k``,
+``pareto_front``, ``NASBench.summary``, ``NASBench.query_many``). The same rule
+holds in :mod:`nasbench_arrow.export` (``scan_nni_trials``,
+``scan_nni_intermediates``). The facade's table accessors ``NASBench.cells()``
+and ``.runs()`` (and ``Dataset.scan_cells()`` / ``.scan_runs()``) are lazy too.
+The older names ``repeat_view``, ``nni_trials`` and ``nni_intermediates``
+remain as aliases of the ``scan_`` functions (still lazy), so existing code
+keeps working.
+
+Determinism: reductions over the repeats are computed per (cell, budget) from
+the repeats in repeat order, so the same data gives bit-identical floats on
+every call, whatever the thread scheduling of the scan.
 
 Example
 -------
@@ -35,7 +54,7 @@ from .constants import NUM_REPEATS
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-__all__ = ["METRICS", "REDUCTIONS", "pareto_front", "repeat_view", "top_k"]
+__all__ = ["METRICS", "REDUCTIONS", "pareto_front", "repeat_view", "scan_repeat_view", "top_k"]
 
 #: Metrics of one evaluation, as named in a query result (times in seconds, accuracies 0-1).
 METRICS: tuple[str, ...] = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
@@ -85,7 +104,7 @@ def _check_metric(name: str, allowed: tuple[str, ...], what: str) -> str:
     return name
 
 
-def repeat_view(
+def scan_repeat_view(
     source: Any,
     epochs: int | None = 108,
     *,
@@ -121,7 +140,7 @@ def repeat_view(
 
     Examples
     --------
-    >>> view = repeat_view(nb, 108).collect()           # doctest: +SKIP
+    >>> view = scan_repeat_view(nb, 108).collect()      # doctest: +SKIP
     >>> view.select("module_hash", "validation_accuracy", "validation_accuracy_std")  # doctest: +SKIP
     """
     import polars as pl
@@ -134,21 +153,28 @@ def repeat_view(
         runs = runs.filter(pl.col("epochs") == int(epochs))
     if isinstance(how, int):
         runs = runs.filter(pl.col("repeat") == how)
-    runs = runs.select("module_hash", "epochs", *columns.values())
-    aggs = [pl.len().cast(pl.Int64).alias("num_repeats")]
-    for name, col in columns.items():
-        c = pl.col(col)
+    runs = runs.select("module_hash", "epochs", "repeat", *columns.values())
+    # Deterministic floats: a multi-threaded group_by may add a group's values
+    # in any order (1e-15 differences between identical calls). So each group
+    # first gathers its values as a list in repeat order, and the mean and the
+    # standard deviation are computed per list, always in that order.
+    gathered = [pl.len().cast(pl.Int64).alias("num_repeats")]
+    gathered += [pl.col(col).sort_by("repeat").alias(name) for name, col in columns.items()]
+    per_cell = runs.group_by("module_hash", "epochs").agg(gathered)
+    reduced = []
+    for name in columns:
+        values = pl.col(name).list
         if how == "mean" or isinstance(how, int):
-            aggs.append(c.mean().alias(name))
+            reduced.append(_ordered_mean(name).alias(name))
         elif how == "median":
-            aggs.append(c.median().alias(name))
+            reduced.append(values.median().alias(name))
         elif how == "min":
-            aggs.append(c.min().alias(name))
+            reduced.append(values.min().alias(name))
         else:
-            aggs.append(c.max().alias(name))
+            reduced.append(values.max().alias(name))
     if how == "mean":
-        aggs += [pl.col(col).std(ddof=0).alias(f"{name}_std") for name, col in columns.items()]
-    per_cell = runs.group_by("module_hash", "epochs").agg(aggs)
+        reduced += [_ordered_std(name).alias(f"{name}_std") for name in columns]
+    per_cell = per_cell.with_columns(reduced)
     size = cells.select(*_CELL_COLUMNS)
     if max_params is not None:
         size = size.filter(pl.col("trainable_parameters") <= int(max_params))
@@ -157,6 +183,31 @@ def repeat_view(
         .with_columns(pl.col("epochs").cast(pl.Int64), pl.col("trainable_parameters").cast(pl.Int64))
         .sort("module_hash", "epochs")
     )
+
+
+def _ordered_mean(name: str):
+    """Mean of a list column, summed left to right (fixed order: bit-reproducible)."""
+    import polars as pl
+
+    return pl.col(name).list.eval(pl.element().cum_sum()).list.last() / pl.col(name).list.len()
+
+
+def _ordered_std(name: str):
+    """Population standard deviation (ddof=0) of a list column, in a fixed order.
+
+    ``sqrt(sum((x - mean)^2) / n)``, both sums left to right: the two-pass
+    formula, as numerically careful as Polars' own, and bit-reproducible.
+    """
+    import polars as pl
+
+    n = pl.col(name).list.len()
+    mean = _ordered_mean(name)
+    centred = pl.col(name).list.eval(pl.element()) - mean  # broadcast per row
+    return (centred.list.eval((pl.element() * pl.element()).cum_sum()).list.last() / n).sqrt()
+
+
+#: Older name of :func:`scan_repeat_view` (lazy as well); kept for existing code.
+repeat_view = scan_repeat_view
 
 
 def top_k(
@@ -189,7 +240,7 @@ def top_k(
     max_training_time : float, optional
         Keep cells whose reduced training time at this budget is at most this
         many seconds.
-    reduce : see :func:`repeat_view`
+    reduce : see :func:`scan_repeat_view`
     stop_halfway : bool, default False
         Rank by the evaluation at half the budget.
     descending : bool, optional
@@ -198,7 +249,7 @@ def top_k(
     Returns
     -------
     pl.DataFrame
-        Rows of :func:`repeat_view`, best first; ties broken by ``module_hash``.
+        Rows of :func:`scan_repeat_view`, best first; ties broken by ``module_hash``.
 
     Examples
     --------
@@ -212,7 +263,7 @@ def top_k(
         raise ValueError(msg)
     if descending is None:
         descending = metric != "training_time"
-    view = repeat_view(source, epochs, reduce=reduce, stop_halfway=stop_halfway, max_params=max_params)
+    view = scan_repeat_view(source, epochs, reduce=reduce, stop_halfway=stop_halfway, max_params=max_params)
     if max_training_time is not None:
         view = view.filter(pl.col("training_time") <= max_training_time)
     return view.sort([metric, "module_hash"], descending=[descending, False]).head(k).collect()
@@ -242,14 +293,14 @@ def pareto_front(
         Accuracy, higher is better (reduced over repeats, fraction 0-1).
     epochs : int, default 108
         Budget.
-    reduce : see :func:`repeat_view`
+    reduce : see :func:`scan_repeat_view`
     stop_halfway : bool, default False
         Use the evaluation at half the budget.
 
     Returns
     -------
     pl.DataFrame
-        Rows of :func:`repeat_view` on the front, by ``x`` ascending (so ``y``
+        Rows of :func:`scan_repeat_view` on the front, by ``x`` ascending (so ``y``
         ascending too), ties by ``module_hash``.
 
     Examples
@@ -260,7 +311,7 @@ def pareto_front(
 
     _check_metric(x, ("trainable_parameters", "training_time"), "x")
     _check_metric(y, ("validation_accuracy", "test_accuracy", "train_accuracy"), "y")
-    view = repeat_view(source, epochs, reduce=reduce, stop_halfway=stop_halfway)
+    view = scan_repeat_view(source, epochs, reduce=reduce, stop_halfway=stop_halfway)
     # Per distinct x: the best y there, and the best y at any strictly smaller x.
     # A point survives when it is the best at its x and beats everything cheaper.
     levels = (

@@ -20,7 +20,7 @@ Two named formats, both built from the Parquet tables (no pickle anywhere):
     Times in seconds, accuracies as fractions 0-1: exactly the values of
     ``NASBench.get_metrics_from_hash``.
 
-``nni`` (:func:`nni_trials`, :func:`nni_intermediates`, :func:`write_nni_parquet`)
+``nni`` (:func:`scan_nni_trials`, :func:`scan_nni_intermediates`, :func:`write_nni_parquet`)
     Flat tables with the column names and units of NNI's NAS-Bench-101
     benchmark database (``Nb101TrialConfig`` + ``Nb101TrialStats`` joined, and
     ``Nb101IntermediateStats``): accuracies in percent (0-100), ``parameters``
@@ -30,11 +30,16 @@ Two named formats, both built from the Parquet tables (no pickle anywhere):
     ``repeat`` column (0-based, source order) is added so rows can be joined
     back; NNI has no such column.
 
+Lazy or eager (the rule of :mod:`nasbench_arrow.analysis`): ``scan_*`` functions
+return a ``pl.LazyFrame``; ``nni_trials`` and ``nni_intermediates`` are their
+older names (aliases, also lazy). ``to_naslib`` returns a dict, ``write_*`` write
+files.
+
 Example
 -------
 >>> from nasbench_arrow import export                          # doctest: +SKIP
 >>> export.write_naslib_json("out/", "nb101.json", epochs=[108])  # doctest: +SKIP
->>> export.nni_trials("out/").collect()                         # doctest: +SKIP
+>>> export.scan_nni_trials("out/").collect()                    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ __all__ = [
     "iter_naslib",
     "nni_intermediates",
     "nni_trials",
+    "scan_nni_intermediates",
+    "scan_nni_trials",
     "to_naslib",
     "write_naslib_json",
     "write_nni_parquet",
@@ -65,12 +72,12 @@ __all__ = [
 
 #: Keys of one repeat's dict in the NASLib layout, in its order (= the original's computed stats).
 NASLIB_METRICS: tuple[str, ...] = layout.INDEX_RUN_COLUMNS
-#: Columns of :func:`nni_trials`.
+#: Columns of :func:`scan_nni_trials`.
 NNI_TRIAL_COLUMNS: tuple[str, ...] = (
     "arch", "num_vertices", "hash", "num_epochs", "repeat",
     "train_acc", "valid_acc", "test_acc", "parameters", "training_time",
 )  # fmt: skip
-#: Columns of :func:`nni_intermediates`.
+#: Columns of :func:`scan_nni_intermediates`.
 NNI_INTERMEDIATE_COLUMNS: tuple[str, ...] = (
     "hash", "num_epochs", "repeat", "current_epoch",
     "train_acc", "valid_acc", "test_acc", "training_time",
@@ -218,7 +225,7 @@ def _nni_arch(adjacency: str, num_vertices: int, operations: list[str]) -> str:
     return json.dumps(arch)
 
 
-def nni_trials(source: Any, *, epochs: int | Iterable[int] | None = None) -> pl.LazyFrame:
+def scan_nni_trials(source: Any, *, epochs: int | Iterable[int] | None = None) -> pl.LazyFrame:
     """One row per run in NNI's NAS-Bench-101 trial layout (config and stats joined).
 
     Parameters
@@ -265,7 +272,7 @@ def nni_trials(source: Any, *, epochs: int | Iterable[int] | None = None) -> pl.
     )
 
 
-def nni_intermediates(source: Any, *, epochs: int | Iterable[int] | None = None) -> pl.LazyFrame:
+def scan_nni_intermediates(source: Any, *, epochs: int | Iterable[int] | None = None) -> pl.LazyFrame:
     """Two rows per run (halfway and final evaluation) in NNI's intermediate-stats layout.
 
     Returns
@@ -296,20 +303,48 @@ def nni_intermediates(source: Any, *, epochs: int | Iterable[int] | None = None)
     return pl.concat(stages).sort("hash", "num_epochs", "repeat", "current_epoch")
 
 
+#: Older names of :func:`scan_nni_trials` / :func:`scan_nni_intermediates` (lazy as well).
+nni_trials = scan_nni_trials
+nni_intermediates = scan_nni_intermediates
+
+
 def write_nni_parquet(
-    source: Any, out_dir: str | os.PathLike, *, epochs: int | Iterable[int] | None = None
+    source: Any, out: str | os.PathLike, *, epochs: int | Iterable[int] | None = None
 ) -> dict[str, Path]:
-    """Write :func:`nni_trials` and :func:`nni_intermediates` as ``nni_trials.parquet`` and
-    ``nni_intermediates.parquet`` in ``out_dir`` (created).
+    """Write :func:`scan_nni_trials` and :func:`scan_nni_intermediates` as Parquet files.
+
+    Parameters
+    ----------
+    source : NASBench, Dataset or path
+    out : path
+        A path ending in ``.parquet`` is a file: the trials go there and the
+        intermediates beside it as ``<stem>_intermediates.parquet`` (so
+        ``write_nni_parquet(nb, "nni.parquet")`` writes ``nni.parquet`` and
+        ``nni_intermediates.parquet``). Any other path is a folder (created)
+        that receives ``nni_trials.parquet`` and ``nni_intermediates.parquet``.
+    epochs : int or iterable of int, optional
+        Budgets to include (default: all).
 
     Returns
     -------
     dict
         ``{"trials": path, "intermediates": path}``.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``out`` ends in ``.parquet`` but is an existing directory.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"trials": out / "nni_trials.parquet", "intermediates": out / "nni_intermediates.parquet"}
-    nni_trials(source, epochs=epochs).sink_parquet(paths["trials"])
-    nni_intermediates(source, epochs=epochs).sink_parquet(paths["intermediates"])
+    out = Path(out)
+    if out.suffix.lower() == ".parquet":
+        if out.is_dir():
+            msg = f"{str(out)!r} is a directory; give a new file path ending in .parquet, or a folder without the suffix"
+            raise IsADirectoryError(msg)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        paths = {"trials": out, "intermediates": out.with_name(f"{out.stem}_intermediates.parquet")}
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"trials": out / "nni_trials.parquet", "intermediates": out / "nni_intermediates.parquet"}
+    scan_nni_trials(source, epochs=epochs).sink_parquet(paths["trials"])
+    scan_nni_intermediates(source, epochs=epochs).sink_parquet(paths["intermediates"])
     return paths
