@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from nasbench_arrow import dataset, layout
+from nasbench_arrow import dataset, layout, verify
 from nasbench_arrow.api import NASBench
 from nasbench_arrow.errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
 
@@ -231,7 +231,8 @@ def test_index_file_of_the_wrong_shape_raises_corrupt(copy_of):
     doc = json.loads(manifest_path.read_text())
     entry = doc["files"][f"{layout.INDEX_DIR}/{layout.INDEX_FILES['cell_params']}"]
     entry["size"] = path.stat().st_size
-    entry.pop("crc32c")  # a forged manifest: the shape check, not the checksum, must catch it
+    # A forged manifest (its CRC32C recomputed): the shape check, not the checksum, must catch it.
+    entry["crc32c"] = verify.file_crc32c(path)
     manifest_path.write_text(json.dumps(doc))
     with pytest.raises(DatasetCorruptError, match="cell_params.npy holds"):
         NASBench(copy_of)

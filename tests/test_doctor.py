@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 from types import MappingProxyType
 
@@ -78,7 +79,30 @@ def test_tf1_only_environment_detected(fake_tf):
     checks = doctor.tensorflow_checks()
     bad = _statuses(checks, doctor.FAIL)
     assert bad and bad[0].problem == "tf1-only"
-    assert "2.13" in bad[0].message
+    assert f">= {doctor._tf_minimum()}" in bad[0].message
+
+
+def test_tensorflow_minimum_is_the_train_extras_pin():
+    """Regression (issue 13/14: doctor said 2.13, the extra pins 2.16): the doctor's minimum is pyproject's pin."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    train = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["train"]
+    pin = next(re.search(r">=\s*([0-9.]+)", r).group(1) for r in train if r.startswith("tensorflow"))
+    assert doctor._TF_MINIMUM_FALLBACK == pin
+    assert doctor._tf_minimum() == pin
+    assert f"TensorFlow {pin} or newer" in doctor.KNOWN_PROBLEMS["tf1-only"][1]
+    fake = {"version": "2.14.0", "python_io": False, "compat_v1": True, "gpus": []}
+    old = doctor.probe_tensorflow, doctor._installed
+    try:
+        doctor.probe_tensorflow = lambda timeout=None: dict(fake, seconds=0.1)
+        doctor._installed = lambda dist: "2.14.0" if dist == "tensorflow" else None
+        (warn,) = [c for c in doctor.tensorflow_checks() if c.status == doctor.WARN]
+    finally:
+        doctor.probe_tensorflow, doctor._installed = old
+    assert f"older than {pin}" in warn.message
 
 
 def test_tf2_without_python_io_noted(fake_tf):
@@ -120,7 +144,14 @@ def test_real_tensorflow_probe():
     res = doctor.probe_tensorflow(timeout=300)
     assert "error" not in res and not res.get("timeout"), res
     assert res["version"].startswith("2.")
-    assert "tensorflow" not in sys.modules  # the doctor process itself never imports it
+    # The doctor process itself never imports it. Checked in a fresh interpreter: this test
+    # process may have imported TensorFlow in other tests (it passed only in file order before).
+    code = (
+        "import sys\nfrom nasbench_arrow import doctor\n"
+        "doctor.tensorflow_checks(timeout=300)\nprint('tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
 
 
 # --------------------------------------------------------------------------- conflicts
@@ -177,7 +208,8 @@ def test_garbage_file_is_not_a_tfrecord(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_bytes(b"hello, this is not a tfrecord at all" * 3)
     (bad,) = _statuses(doctor.path_checks(path, hash_file=False), doctor.FAIL)
-    assert "not a readable TFRecord" in bad.message
+    assert "not a TFRecord file" in bad.message
+    assert bad.problem != "partial-download" and "interrupted" not in (bad.fix or "")
 
 
 def test_tfrecord_with_foreign_payload(tmp_path):
@@ -269,3 +301,51 @@ def test_dataset_moved_aside_by_interrupted_overwrite(tmp_path):
     warns = _statuses(checks, doctor.WARN)
     assert any("rename" in (c.fix or "") and "old-4242" in c.fix for c in warns)
     assert any("tmp-4243" in c.message for c in warns)
+
+
+# --------------------------------------------------------------------------- framing at both ends (issue 14)
+
+
+def test_truncated_source_fails_at_its_end(reliability_source, tmp_path, capsys):
+    """Regression: the first 5,000 bytes of a valid file passed every check; the end-of-file framing check fails it."""
+    cut = tmp_path / "cut.tfrecord"
+    cut.write_bytes(reliability_source.read_bytes()[:5000])
+    checks = doctor.path_checks(cut, hash_file=False)
+    (bad,) = _statuses(checks, doctor.FAIL)
+    assert "does not end with a complete record" in bad.message and bad.problem == "partial-download"
+    assert doctor.main(["--no-tf", "--no-hash", str(cut)]) == 1
+    assert "all checks passed" not in capsys.readouterr().out
+
+
+def test_whole_source_ends_with_a_complete_record(reliability_source):
+    """The intact multi-record file: the last frame is found and its CRCs match."""
+    checks = doctor.path_checks(reliability_source, hash_file=False)
+    assert not _statuses(checks, doctor.FAIL)
+    assert any("ends with a complete record" in c.message for c in _statuses(checks, doctor.OK))
+
+
+@pytest.mark.parametrize("cut", [1, 4, 17])
+def test_source_cut_inside_its_last_record(reliability_source, tmp_path, cut):
+    """A file missing only its last few bytes (the payload CRC, or part of the payload) is truncated."""
+    path = tmp_path / "short.tfrecord"
+    path.write_bytes(reliability_source.read_bytes()[:-cut])
+    (bad,) = _statuses(doctor.path_checks(path, hash_file=False), doctor.FAIL)
+    assert "does not end with a complete record" in bad.message
+
+
+def test_text_file_named_tfrecord_is_not_a_partial_download(tmp_path):
+    """Regression: a text file given as a .tfrecord is 'not a TFRecord file', never an interrupted download."""
+    path = tmp_path / "nasbench_full.tfrecord"
+    path.write_text("this is a README, not data\n" * 20)
+    checks = doctor.path_checks(path, hash_file=False)
+    (bad,) = _statuses(checks, doctor.FAIL)
+    assert bad.message.startswith("not a TFRecord file")
+    assert bad.problem is None and "download it again" in bad.fix
+
+
+def test_tiny_file_is_not_a_tfrecord(tmp_path):
+    """A file shorter than one record header says so."""
+    path = tmp_path / "x.tfrecord"
+    path.write_bytes(b"abc")
+    (bad,) = _statuses(doctor.path_checks(path, hash_file=False), doctor.FAIL)
+    assert "not a TFRecord file" in bad.message and "3 bytes" in bad.message

@@ -68,6 +68,13 @@ OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
 DEFAULT_TF_TIMEOUT = 120.0
 _DIST = "nasbench-arrow"
 _HASH_CHUNK = 8 << 20  # bytes per read while hashing a source file (constant memory)
+#: Oldest TensorFlow the trainer supports. The ``train`` extra's pin in pyproject.toml
+#: is the home of this fact: :func:`_tf_minimum` reads it from the installed metadata,
+#: and this is only the fallback when the metadata is unavailable (a bare checkout).
+_TF_MINIMUM_FALLBACK = "2.16"
+# The end-of-file check looks for the last record's framing in this many final bytes;
+# NAS-Bench-101 records are a few hundred bytes, so one MiB holds thousands of them.
+_TAIL_WINDOW = 1 << 20
 
 
 @dataclass
@@ -117,8 +124,8 @@ KNOWN_PROBLEMS: dict[str, tuple[str, str]] = {
         (
             "the original loader calls TensorFlow 1 APIs that TensorFlow 2 removed. nasbench-arrow "
             "needs no TensorFlow to read data: `from nasbench_arrow import api`. The trainer "
-            "(`pip install 'nasbench-arrow[train]'`) needs TensorFlow 2.13 or newer; a TensorFlow 1 "
-            "environment cannot run it."
+            f"(`pip install 'nasbench-arrow[train]'`) needs TensorFlow {_TF_MINIMUM_FALLBACK} or newer; a "
+            "TensorFlow 1 environment cannot run it."
         ),
     ),
     "original-installed": (
@@ -204,6 +211,16 @@ def _requirements() -> list[tuple[str, str, str | None]]:
             extra = em.group(1) if em else None
         out.append((name, spec, extra))
     return out
+
+
+def _tf_minimum() -> str:
+    """The lowest TensorFlow version the ``train`` extra accepts, e.g. ``"2.16"``."""
+    for name, spec, extra in _requirements():
+        if extra == "train" and name.lower().startswith(("tensorflow", "tf-nightly")):
+            m = re.search(r">=\s*([0-9][0-9.]*)", spec)
+            if m:
+                return m.group(1)
+    return _TF_MINIMUM_FALLBACK
 
 
 def environment_checks() -> list[Check]:
@@ -389,17 +406,24 @@ def tensorflow_checks(timeout: float = DEFAULT_TF_TIMEOUT, probe: bool = True) -
         return checks
     version = str(res.get("version", "?"))
     major = version.split(".", 1)[0]
+    minimum = _tf_minimum()
     if major.isdigit() and int(major) < 2:
         _symptom, fix = KNOWN_PROBLEMS["tf1-only"]
         checks.append(
             Check(
-                sec, FAIL, f"TensorFlow {version} is TensorFlow 1: the trainer needs TensorFlow >= 2.13 ({took})",
+                sec, FAIL, f"TensorFlow {version} is TensorFlow 1: the trainer needs TensorFlow >= {minimum} ({took})",
                 fix=fix, problem="tf1-only",
             )
         )
         return checks
-    if _satisfies(version, ">=2.13") is False:
-        checks.append(Check(sec, WARN, f"TensorFlow {version} is older than 2.13, which the trainer is tested with", fix=install))
+    if _satisfies(version, f">={minimum}") is False:
+        checks.append(
+            Check(
+                sec, WARN,
+                f"TensorFlow {version} is older than {minimum}, the oldest the trainer supports (the [train] extra's pin)",
+                fix=install,
+            )
+        )
     else:
         checks.append(Check(sec, OK, f"TensorFlow {version} imports ({took}); the trainer can run"))
     if not res.get("python_io"):
@@ -440,54 +464,135 @@ def _size(n: int) -> str:
     return f"{n:,} bytes ({n / 1e9:.2f} GB)" if n >= 1e8 else f"{n:,} bytes"
 
 
-def _tfrecord_checks(path: Path, sec: str, hash_file: bool) -> list[Check]:
-    checks = []
-    size = path.stat().st_size
-    checks.append(Check(sec, INFO, f"file of {_size(size)}"))
-    # First record: framing (CRC) and payload.
+def _first_frame_problem(fd: int, size: int) -> str | None:
+    """Why the file's first 12 bytes are not a TFRecord length header, or None when they are."""
+    from .tfrecord import HEADER_SIZE, masked_crc32c
+
+    head = os.pread(fd, HEADER_SIZE, 0)
+    if len(head) < HEADER_SIZE:
+        return f"not a TFRecord file: it has {size:,} bytes, fewer than one record header ({HEADER_SIZE} bytes)"
+    if masked_crc32c(head[:8]) != int.from_bytes(head[8:HEADER_SIZE], "little"):
+        return (
+            "not a TFRecord file: its first bytes are not TFRecord framing (the length header's CRC does "
+            f"not match; the file starts with {head[:8]!r})"
+        )
+    return None
+
+
+def _ends_with_a_record(fd: int, size: int) -> bool:
+    """Whether the file's last bytes are one complete TFRecord frame ending exactly at the end of the file.
+
+    A frame is ``length (8) | masked CRC of length (4) | payload | masked CRC
+    of payload (4)``. Looks in the last ``_TAIL_WINDOW`` bytes for an offset
+    whose length field reaches exactly the end of the file and whose two CRCs
+    match (a chance match needs two 32-bit CRCs to agree). Reads at most one
+    MiB, so a truncated multi-GB download is told in milliseconds.
+    """
+    import numpy as np
+
+    from .tfrecord import FOOTER_SIZE, HEADER_SIZE, masked_crc32c
+
+    framing = HEADER_SIZE + FOOTER_SIZE
+    window = min(size, _TAIL_WINDOW + framing)
+    tail = os.pread(fd, window, size - window)
+    if len(tail) != window or window < framing:
+        return False
+    u8 = np.frombuffer(tail, dtype=np.uint8).astype(np.int64)
+    starts = np.arange(window - framing + 1)
+    want = window - framing - starts  # the payload length a frame starting there must declare
+    # The length is a little-endian u64: compare its 8 bytes with those of `want`.
+    hit = np.ones(starts.size, dtype=bool)
+    for k in range(8):
+        hit &= u8[starts + k] == (want >> (8 * k)) & 0xFF
+    for start in np.flatnonzero(hit)[::-1].tolist():
+        header = tail[start : start + HEADER_SIZE]
+        payload = tail[start + HEADER_SIZE : window - FOOTER_SIZE]
+        if masked_crc32c(header[:8]) == int.from_bytes(header[8:], "little") and masked_crc32c(
+            payload
+        ) == int.from_bytes(tail[window - FOOTER_SIZE :], "little"):
+            return True
+    return False
+
+
+def _first_record_checks(path: Path, sec: str, checks: list[Check]) -> bool:
+    """Frame and parse the first record (framing already known to start right); True when it is NAS-Bench-101."""
+    from .errors import ConversionError
+    from .records import parse_payload
+    from .tfrecord import iter_payloads
+
     try:
-        from .tfrecord import iter_payloads
-    except ImportError as exc:  # pragma: no cover - part of the package
-        checks.append(Check(sec, WARN, f"cannot check records: {exc}"))
-        iter_payloads = None
-    first_ok = False
-    if iter_payloads is not None:
-        from .errors import ConversionError
-
-        try:
-            first = next(iter(iter_payloads(path, block_size=1 << 20)), None)
-        except ConversionError as exc:
-            _symptom, fix = KNOWN_PROBLEMS["partial-download"]
-            checks.append(
-                Check(sec, FAIL, f"not a readable TFRecord file: {exc}", fix=fix, problem="partial-download")
+        first = next(iter(iter_payloads(path, block_size=1 << 20)), None)
+    except ConversionError as exc:
+        _symptom, fix = KNOWN_PROBLEMS["partial-download"]
+        checks.append(Check(sec, FAIL, f"the first record is damaged: {exc}", fix=fix, problem="partial-download"))
+        return False
+    if first is None:
+        checks.append(Check(sec, FAIL, "holds no records", fix=KNOWN_PROBLEMS["partial-download"][1]))
+        return False
+    try:
+        row = parse_payload(first[2], record_index=0, byte_offset=0, source=str(path))
+    except ConversionError as exc:
+        checks.append(
+            Check(
+                sec, FAIL, f"the first record is not a NAS-Bench-101 record: {exc}",
+                fix="pass the official nasbench_full.tfrecord or nasbench_only108.tfrecord",
             )
-            first = None
-        else:
-            if first is None:
-                checks.append(Check(sec, FAIL, "holds no records (empty file)", fix=KNOWN_PROBLEMS["partial-download"][1]))
-        if first is not None:
-            try:
-                from .records import parse_payload
+        )
+        return False
+    checks.append(
+        Check(
+            sec, OK,
+            f"first record parses: hash {row.module_hash}, {row.epochs} epochs, "
+            f"{row.metrics.trainable_parameters:,} parameters",
+        )
+    )
+    return True
 
-                row = parse_payload(first[2], record_index=0, byte_offset=0, source=str(path))
-            except ImportError as exc:  # pragma: no cover - part of the package
-                checks.append(Check(sec, WARN, f"cannot parse records: {exc}"))
-            except ConversionError as exc:
-                checks.append(
-                    Check(
-                        sec, FAIL, f"the first record is not a NAS-Bench-101 record: {exc}",
-                        fix="pass the official nasbench_full.tfrecord or nasbench_only108.tfrecord",
-                    )
-                )
-            else:
-                first_ok = True
-                checks.append(
-                    Check(
-                        sec, OK,
-                        f"first record parses: hash {row.module_hash}, {row.epochs} epochs, "
-                        f"{row.metrics.trainable_parameters:,} parameters",
-                    )
-                )
+
+def _tfrecord_checks(path: Path, sec: str, hash_file: bool) -> list[Check]:
+    from .manifest import open_regular
+
+    checks = []
+    try:
+        fd = open_regular(path)
+    except (OSError, ValueError) as exc:
+        return [Check(sec, FAIL, f"cannot be read: {getattr(exc, 'strerror', None) or exc}", fix="check the path and its permissions")]
+    try:
+        size = os.fstat(fd).st_size
+        checks.append(Check(sec, INFO, f"file of {_size(size)}"))
+        not_framing = _first_frame_problem(fd, size) if size else None
+        complete_end = _ends_with_a_record(fd, size) if size and not_framing is None else None
+    except OSError as exc:
+        return [*checks, Check(sec, FAIL, f"cannot be read: {exc.strerror or exc}", fix="check the disk and permissions")]
+    finally:
+        os.close(fd)
+    named = next((p for p in PUBLISHED_FILES.values() if p.name == path.name), None)
+    if size == 0:
+        checks.append(Check(sec, FAIL, "holds no records (empty file)", fix=KNOWN_PROBLEMS["partial-download"][1], problem="partial-download"))
+        return checks
+    if not_framing is not None:
+        fix = (
+            "download it again: this is not the published file (`nasbench-doctor FILE` checks the result)"
+            if named is not None
+            else "pass the official nasbench_full.tfrecord or nasbench_only108.tfrecord (or a dataset directory)"
+        )
+        checks.append(Check(sec, FAIL, not_framing, fix=fix))
+        return checks
+    first_ok = _first_record_checks(path, sec, checks)
+    if complete_end:
+        checks.append(Check(sec, OK, "the file ends with a complete record (last frame's length and CRCs match)"))
+    else:
+        _symptom, fix = KNOWN_PROBLEMS["partial-download"]
+        checks.append(
+            Check(
+                sec, FAIL,
+                f"the file does not end with a complete record: none of the last {min(size, _TAIL_WINDOW):,} bytes "
+                "starts a frame that reaches the end of the file with matching CRCs (truncated: an interrupted "
+                "download, a full disk, or a copy cut short)",
+                fix=fix, problem="partial-download",
+            )
+        )
+        first_ok = False
     if hash_file:
         t0 = time.perf_counter()
         digest = _sha256_file(path)
@@ -564,7 +669,7 @@ def _dataset_checks(path: Path, sec: str, deep: bool) -> list[Check]:
 
     checks = []
     manifest_path = path / layout.MANIFEST_NAME
-    if not manifest_path.is_file():
+    if not os.path.lexists(manifest_path):  # one that is there but unreadable or not a file: verify says which
         leftovers = sorted(p.name for p in path.glob("*nasbench-convert-tmp*"))
         looks_partial = any((path / d).is_dir() for d in (layout.CELLS_DIR, layout.RUNS_DIR, layout.INDEX_DIR))
         tfrecords = sorted(p.name for p in path.glob("*.tfrecord"))
@@ -648,15 +753,31 @@ def path_checks(path: str | os.PathLike, *, hash_file: bool = True, deep: bool =
     deep : bool, default False
         Verify a dataset with ``deep=True`` (checksums and invariants).
     """
+    import stat
+
+    from .manifest import file_kind
+
     p = Path(path)
     sec = str(p)
-    if not p.exists():
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
         return [
             Check(sec, FAIL, "does not exist", fix="check the path (relative paths are from the current directory)"),
             *_leftover_checks(p, sec),
         ]
-    if p.is_dir():
+    except OSError as exc:
+        return [Check(sec, FAIL, f"cannot be examined: {exc.strerror or exc}", fix="check the path and its permissions")]
+    if stat.S_ISDIR(mode):
         return _dataset_checks(p, sec, deep)
+    if not stat.S_ISREG(mode):
+        # Never opened: a FIFO would block the doctor, /dev/zero would be hashed forever.
+        return [
+            Check(
+                sec, FAIL, f"is {file_kind(mode)}, not a regular file or a directory",
+                fix="pass a .tfrecord source file or a dataset directory",
+            )
+        ]
     if p.name == layout.MANIFEST_NAME:
         return [Check(sec, FAIL, "is a dataset's manifest file", fix=f"pass its directory: {p.parent}")]
     if p.suffix == ".parquet":

@@ -51,19 +51,35 @@ import json
 import math
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from . import layout
-from .constants import MAX_VERTICES, NUM_RECORDS_108, NUM_RECORDS_FULL, VALID_EPOCHS
+from .constants import MAX_VERTICES
 from .errors import DatasetCorruptError, DatasetFormatError, DatasetNotFoundError
-from .manifest import Manifest, schema_as_list
+from .manifest import (
+    COUNTS,
+    FORMAT_VERSION,
+    MANIFEST,
+    NOT_A_DATASET,
+    NOT_FOUND,
+    SCHEMA,
+    UNEXPECTED_FILE,
+    Manifest,
+    Problem,
+    file_kind,
+    layout_files,
+    load_manifest,
+    open_regular,
+    parse_json,
+)
 
 __all__ = [
     "CHECKSUM",
@@ -91,20 +107,15 @@ __all__ = [
     "verify_dataset",
 ]
 
-# Problem kinds: stable strings, so scripts and tests can match on them.
-NOT_FOUND = "not-found"  # the path does not exist
-NOT_A_DATASET = "not-a-dataset"  # a file, or a directory without manifest.json
-MANIFEST = "manifest"  # manifest.json unreadable, not JSON, keys or types wrong
-FORMAT_VERSION = "format-version"  # another format, or a version this package cannot read
+# Problem kinds: stable strings, so scripts and tests can match on them. Those of the
+# manifest (not-found, not-a-dataset, manifest, format-version, schema, unexpected-file,
+# counts) are defined with the one manifest validator, nasbench_arrow.manifest.
 MISSING_FILE = "missing-file"  # listed in the manifest, absent on disk
 SIZE = "size"  # size on disk differs from the manifest
 CHECKSUM = "checksum"  # SHA-256 differs from the manifest (deep)
 UNREADABLE = "unreadable"  # footer / header / data cannot be decoded
 ROWS = "rows"  # row count (or array length) differs from the manifest
-SCHEMA = "schema"  # columns/types or dtype/shape differ from the layout
 METADATA = "metadata"  # Parquet key-value metadata missing or of another version
-UNEXPECTED_FILE = "unexpected-file"  # a file the manifest does not list, where readers look
-COUNTS = "counts"  # manifest counts disagree with each other or with the files
 INVARIANT = "invariant"  # a data invariant does not hold (deep)
 INDEX = "index"  # the query index disagrees with the Parquet tables (deep)
 
@@ -113,7 +124,6 @@ _NOT_FOUND_KINDS = frozenset({NOT_FOUND})
 _FORMAT_KINDS = frozenset({NOT_A_DATASET, MANIFEST, FORMAT_VERSION})
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _TABLES = (layout.CELLS_DIR, layout.RUNS_DIR)
 _SCHEMAS = {layout.CELLS_DIR: layout.CELLS_SCHEMA, layout.RUNS_DIR: layout.RUNS_SCHEMA}
 # Examples quoted per violated invariant; the count is always given in full.
@@ -134,30 +144,6 @@ _DECODE_ERRORS = (
     NotImplementedError,  # ArrowNotImplementedError: a damaged encoding or codec id
     MemoryError,  # a damaged length asking for an impossible allocation
 )
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a dataset.
-
-    Attributes
-    ----------
-    kind : str
-        One of the module's kind constants (``"size"``, ``"checksum"``, ...).
-    path : str or None
-        File relative to the dataset root (POSIX separators), or None for
-        the dataset as a whole.
-    message : str
-        What was found, what was expected, and where relevant what to do.
-    """
-
-    kind: str
-    path: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"[{self.kind}] {where}{self.message}"
 
 
 @dataclass
@@ -233,6 +219,39 @@ class VerifyReport:
             "problems": [{"kind": p.kind, "path": p.path, "message": p.message} for p in self.problems],
         }
 
+    def fix(self) -> str:
+        """What to do about the problems found, fitted to them ("" when there are none).
+
+        ``--overwrite`` is suggested only for a directory that is a dataset (it
+        has a manifest): the converter refuses to overwrite anything else.
+        """
+        if self.ok:
+            return ""
+        kinds, root = self.kinds(), self.root
+        if NOT_FOUND in kinds:
+            return (
+                f"fix: check the path; to make a dataset there, convert a source: "
+                f"`nasbench-convert nasbench_full.tfrecord {root}`"
+            )
+        if NOT_A_DATASET in kinds:
+            first = next(p for p in self.problems if p.kind == NOT_A_DATASET)
+            if first.path is None and "unconverted .tfrecord" in first.message:
+                return f"fix: convert it first: `nasbench-convert {root} OUT_DIR`, then `nasbench-verify OUT_DIR`"
+            if first.path is None and "not a TFRecord file" in first.message:
+                return "fix: this is neither a dataset nor a TFRecord file; download the source again (`nasbench-doctor FILE` checks it)"
+            if first.path is None:
+                return "fix: pass the directory written by nasbench-convert (the one holding manifest.json)"
+            return (
+                "fix: this directory is not a dataset (no manifest.json); pass the directory written by "
+                "nasbench-convert, or convert into a new directory: `nasbench-convert SOURCE OUT_DIR`"
+            )
+        if kinds == {FORMAT_VERSION}:
+            return (
+                f"fix: upgrade nasbench-arrow, or reconvert the source with this version: "
+                f"`nasbench-convert SOURCE {root} --overwrite`"
+            )
+        return f"fix: reconvert with `nasbench-convert SOURCE {root} --overwrite`, or restore a good copy"
+
     def raise_if_failed(self) -> None:
         """Raise the typed error that fits the problems found, listing all of them.
 
@@ -251,8 +270,7 @@ class VerifyReport:
         lines = "\n".join(f"  - {p}" for p in self.problems)
         msg = (
             f"dataset {str(self.root)!r} failed verification with {len(self.problems)} "
-            f"problem(s):\n{lines}\nreconvert the source tfrecord with `nasbench-convert SOURCE "
-            f"{self.root} --overwrite` (or restore the directory from a good copy)"
+            f"problem(s):\n{lines}\n{self.fix()}"
         )
         if kinds & _NOT_FOUND_KINDS:
             raise DatasetNotFoundError(msg)
@@ -282,196 +300,62 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _load_manifest(root: Path, report: VerifyReport) -> Manifest | None:
-    """Parse and validate manifest.json, recording every problem; None when unusable."""
-    if not root.exists():
+    """Parse and validate manifest.json with the package's one validator, recording every problem.
+
+    Returns None when the manifest is unusable (the problems say why); a
+    manifest with consistency problems is returned so the files can still be
+    checked against it.
+    """
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
         report.add(NOT_FOUND, None, f"no such path; convert a tfrecord with `nasbench-convert SOURCE {root}`")
         return None
-    if not root.is_dir():
-        hint = (
-            "it looks like an unconverted .tfrecord: convert it first with "
-            f"`nasbench-convert {root} OUT_DIR`, then verify OUT_DIR"
-            if _looks_like_tfrecord(root)
-            else "pass the directory written by nasbench-convert"
-        )
+    except OSError as exc:
+        report.add(NOT_A_DATASET, None, f"cannot be examined ({exc.strerror or exc})")
+        return None
+    if stat.S_ISREG(st.st_mode):
+        if _looks_like_tfrecord(root):
+            hint = (
+                "it looks like an unconverted .tfrecord: convert it first with "
+                f"`nasbench-convert {root} OUT_DIR`, then verify OUT_DIR"
+            )
+        elif root.suffix == ".tfrecord":
+            hint = "its first bytes are not TFRecord framing either: not a TFRecord file (check the download)"
+        else:
+            hint = "pass the directory written by nasbench-convert"
         report.add(NOT_A_DATASET, None, f"is a file, not a dataset directory; {hint}")
         return None
-    path = root / layout.MANIFEST_NAME
-    if not path.is_file():
-        report.add(
-            NOT_A_DATASET,
-            layout.MANIFEST_NAME,
-            "missing: this directory is not a nasbench-arrow dataset (the converter writes the manifest "
-            "last, so an interrupted conversion never has one); convert with `nasbench-convert SOURCE OUT_DIR`",
-        )
+    if not stat.S_ISDIR(st.st_mode):
+        # Never opened: reading a FIFO would block, /dev/zero never ends.
+        report.add(NOT_A_DATASET, None, f"is {file_kind(st.st_mode)}, not a dataset directory; pass the directory written by nasbench-convert")
         return None
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        report.add(MANIFEST, layout.MANIFEST_NAME, f"cannot be parsed as UTF-8 JSON ({exc})")
-        return None
-    if not isinstance(doc, dict):
-        report.add(MANIFEST, layout.MANIFEST_NAME, f"holds a JSON {type(doc).__name__}, expected an object")
-        return None
-    fmt = doc.get("format")
-    if fmt != layout.FORMAT_NAME:
-        report.add(FORMAT_VERSION, layout.MANIFEST_NAME, f"describes format {fmt!r}, expected {layout.FORMAT_NAME!r}")
-        return None
-    version = doc.get("format_version")
-    if version != layout.FORMAT_VERSION or isinstance(version, bool):
-        report.add(
-            FORMAT_VERSION,
-            layout.MANIFEST_NAME,
-            f"format version {version!r}; this nasbench-arrow reads version {layout.FORMAT_VERSION} only: "
-            "upgrade nasbench-arrow or reconvert the source tfrecord",
-        )
-        return None
-    ok = True
-    expected_types = {
-        "converter_version": str,
-        "created": str,
-        "source": dict,
-        "counts": dict,
-        "files": dict,
-        "schema": dict,
-    }
-    for key, typ in expected_types.items():
-        if key not in doc:
-            report.add(MANIFEST, layout.MANIFEST_NAME, f"lacks the key {key!r}")
-            ok = False
-        elif not isinstance(doc[key], typ):
-            report.add(
-                MANIFEST, layout.MANIFEST_NAME,
-                f"{key!r} is a JSON {type(doc[key]).__name__}, expected {typ.__name__}",
-            )
-            ok = False
-    if not ok:
-        return None
-    counts = doc["counts"]
-    for key in ("records", "cells", "runs", "repeats"):
-        value = counts.get(key)
-        if not _is_count(value):
-            report.add(MANIFEST, layout.MANIFEST_NAME, f"counts.{key} is {value!r}, expected a non-negative integer")
-            ok = False
-    epochs = counts.get("epochs")
-    if (
-        not isinstance(epochs, list)
-        or not epochs
-        or not all(_is_count(e) and e in VALID_EPOCHS for e in epochs)
-        or sorted(set(epochs)) != epochs
-    ):
-        report.add(
-            MANIFEST, layout.MANIFEST_NAME,
-            f"counts.epochs is {epochs!r}, expected a sorted, non-empty list drawn from {list(VALID_EPOCHS)}",
-        )
-        ok = False
-    for rel, info in doc["files"].items():
-        problem = _bad_file_entry(rel, info)
-        if problem:
-            report.add(MANIFEST, layout.MANIFEST_NAME, f"files[{rel!r}] {problem}")
-            ok = False
-    if not ok:
-        return None
-    return Manifest(
-        format=fmt,
-        format_version=version,
-        converter_version=doc["converter_version"],
-        created=doc["created"],
-        source=doc["source"],
-        counts=counts,
-        files=doc["files"],
-        schema=doc["schema"],
-        extra={k: v for k, v in doc.items() if k not in {"format", "format_version", *expected_types}},
-    )
+    manifest, problems = load_manifest(root)
+    report.problems.extend(problems)
+    return manifest
 
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _bad_file_entry(rel: str, info: object) -> str | None:
-    """Why a ``files`` entry is malformed, or None."""
-    p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or "\\" in rel or not rel:
-        return "is not a relative path inside the dataset"
-    if not isinstance(info, dict):
-        return f"is a JSON {type(info).__name__}, expected an object with rows, size and sha256"
-    for key in ("rows", "size"):
-        if not _is_count(info.get(key)):
-            return f"has {key}={info.get(key)!r}, expected a non-negative integer"
-    sha = info.get("sha256")
-    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
-        return f"has sha256={sha!r}, expected 64 lowercase hex digits"
-    if "crc32c" in info and not (_is_count(info["crc32c"]) and info["crc32c"] < 1 << 32):
-        return f"has crc32c={info['crc32c']!r}, expected an unsigned 32-bit integer"
-    return None
-
-
 def _looks_like_tfrecord(path: Path) -> bool:
-    """Whether a file starts with a valid TFRecord length header (masked CRC32C checked)."""
-    if path.suffix == ".tfrecord":
-        return True
+    """Whether a regular file starts with TFRecord framing (a length whose masked CRC32C matches)."""
+    from .tfrecord import HEADER_SIZE, masked_crc32c
+
     try:
-        with open(path, "rb") as f:
-            head = f.read(12)
+        fd = open_regular(path)
+    except (OSError, ValueError):
+        return False
+    try:
+        head = os.read(fd, HEADER_SIZE)
     except OSError:
         return False
-    if len(head) < 12:
+    finally:
+        os.close(fd)
+    if len(head) < HEADER_SIZE:
         return False
-    try:
-        import crc32c
-
-        crc = crc32c.crc32c(head[:8])
-    except ImportError:  # pragma: no cover - crc32c is a core dependency
-        return False
-    masked = (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-    return masked == int.from_bytes(head[8:12], "little")
-
-
-def _check_manifest_consistency(m: Manifest, report: VerifyReport) -> None:
-    """Counts, schema and file list agree with each other and with the layout."""
-    c = m.counts
-    cells, runs, records, repeats = c["cells"], c["runs"], c["records"], c["repeats"]
-    if runs != records:
-        report.add(COUNTS, layout.MANIFEST_NAME, f"counts.runs={runs:,} but counts.records={records:,}; each record is one run")
-    expected_runs = cells * len(c["epochs"]) * repeats
-    # A conversion with allow_incomplete=True records complete=false: cells may
-    # lack budgets or repeats, so the product is an upper bound only.
-    complete = c.get("complete", True) is not False
-    if runs > expected_runs or (complete and runs != expected_runs):
-        report.add(
-            COUNTS, layout.MANIFEST_NAME,
-            f"counts.runs={runs:,}, expected cells x epochs x repeats = {cells:,} x {len(c['epochs'])} x {repeats} "
-            f"= {expected_runs:,}",
-        )
-    published = m.source.get("published") if isinstance(m.source, dict) else None
-    known = {"nasbench_full.tfrecord": NUM_RECORDS_FULL, "nasbench_only108.tfrecord": NUM_RECORDS_108}
-    if published in known and records != known[published]:
-        report.add(
-            COUNTS, layout.MANIFEST_NAME,
-            f"source is the published {published} ({known[published]:,} records) but counts.records={records:,}",
-        )
-    for table, schema in _SCHEMAS.items():
-        want = schema_as_list(schema)
-        got = m.schema.get(table)
-        if got != want:
-            report.add(SCHEMA, layout.MANIFEST_NAME, f"schema.{table} is {got!r}, the layout says {want!r}")
-    # The file list: every index array, and data files only at the layout's paths.
-    allowed = {layout.data_file(t, b) for t in _TABLES for b in layout.BUCKETS}
-    allowed |= {f"{layout.INDEX_DIR}/{name}" for name in layout.INDEX_FILES.values()}
-    for rel in m.files:
-        if rel not in allowed:
-            report.add(UNEXPECTED_FILE, rel, "listed in the manifest but not a file of the dataset layout")
-    for name in layout.INDEX_FILES.values():
-        rel = f"{layout.INDEX_DIR}/{name}"
-        if rel not in m.files:
-            report.add(MANIFEST, layout.MANIFEST_NAME, f"does not list the index file {rel}")
-    for table, total in ((layout.CELLS_DIR, cells), (layout.RUNS_DIR, runs)):
-        listed = [info["rows"] for rel, info in m.files.items() if rel.startswith(table + "/")]
-        if sum(listed) != total:
-            report.add(
-                COUNTS, layout.MANIFEST_NAME,
-                f"the {table} files list {sum(listed):,} rows in all but counts.{table}={total:,}",
-            )
+    return masked_crc32c(head[:8]) == int.from_bytes(head[8:HEADER_SIZE], "little")
 
 
 def _unlisted_files(root: Path, m: Manifest, report: VerifyReport) -> None:
@@ -517,9 +401,9 @@ def _check_parquet_footer(path: Path, rel: str, table: str, info: dict, report: 
         report.add(METADATA, rel, f"has no {layout.METADATA_KEY.decode()!r} key-value metadata (not written by nasbench-convert)")
         return
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        report.add(METADATA, rel, f"its {layout.METADATA_KEY.decode()!r} metadata is not JSON ({exc})")
+        doc = parse_json(raw)
+    except ValueError as exc:
+        report.add(METADATA, rel, f"its {layout.METADATA_KEY.decode()!r} metadata {exc}")
         return
     if not isinstance(doc, dict):
         report.add(METADATA, rel, f"its {layout.METADATA_KEY.decode()!r} metadata is not a JSON object")
@@ -1094,25 +978,29 @@ def verify_dataset(
         report.seconds = time.perf_counter() - t0
         return report
     say("checking the manifest")
-    _check_manifest_consistency(m, report)
     _unlisted_files(root, m, report)
     present = set()
     say(f"checking {len(m.files)} files")
     index_names = {f"{layout.INDEX_DIR}/{name}": key for key, name in layout.INDEX_FILES.items()}
+    allowed = layout_files()
     for rel, info in m.files.items():
+        if rel not in allowed:
+            continue  # reported by the manifest validator; never opened
         path = root / rel
         report.files_checked += 1
         try:
-            size = path.stat().st_size
+            st = path.stat()
         except FileNotFoundError:
             report.add(MISSING_FILE, rel, "listed in the manifest but missing")
             continue
         except OSError as exc:
             report.add(UNREADABLE, rel, f"cannot be examined ({exc})")
             continue
-        if not path.is_file():
-            report.add(MISSING_FILE, rel, "is not a regular file")
+        if not stat.S_ISREG(st.st_mode):
+            # Never opened: a FIFO would block a reader, a device such as /dev/zero never ends.
+            report.add(MISSING_FILE, rel, f"is {file_kind(st.st_mode)}, not a regular file")
             continue
+        size = st.st_size
         present.add(rel)
         report.bytes_checked += size
         if size != info["size"]:
@@ -1173,7 +1061,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for problem in report.problems:
         print(f"  - {problem}")
-    print(f"fix: reconvert with `nasbench-convert SOURCE {args.out_dir} --overwrite`, or restore a good copy")
+    print(report.fix())
     return 1
 
 
