@@ -672,3 +672,33 @@ def test_deep_verify_reads_only_intact_files(ds):
     (ds / rel).write_bytes(bytes(data))
     report = verify_dataset(ds, deep=True)
     assert [(p.kind, p.path) for p in report.problems] == [(verify.CHECKSUM, rel)]
+
+
+@pytest.mark.parametrize("what", ["tfrecord", "text-file", "fake-tfrecord", "nonexistent", "checkout"])
+def test_cli_fix_fits_the_problem_and_never_overwrites_a_non_dataset(what, reliability_source, tmp_path, capsys):
+    """Regression (issue 14): the fix line was always `--overwrite`, even for a source file, text, a missing path or a checkout."""
+    if what == "tfrecord":
+        path, want = reliability_source, f"nasbench-convert {reliability_source} OUT_DIR"
+    elif what == "text-file":
+        path, want = tmp_path / "notes.txt", "directory written by nasbench-convert"
+        path.write_text("notes\n")
+    elif what == "fake-tfrecord":
+        path, want = tmp_path / "nasbench_full.tfrecord", "download the source again"
+        path.write_text("not data\n" * 10)
+    elif what == "nonexistent":
+        path, want = tmp_path / "nope", "check the path"
+    else:
+        path, want = tmp_path / "checkout", "not a dataset (no manifest.json)"
+        (path / ".git").mkdir(parents=True)
+        (path / "README.md").write_text("# a project\n")
+    assert verify.main([str(path)]) == 1
+    fix = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("fix:")]
+    assert len(fix) == 1 and want in fix[0], fix
+    assert "--overwrite" not in fix[0]
+
+
+def test_cli_fix_for_a_damaged_dataset_is_reconvert(ds, capsys):
+    """A real dataset with a damaged file: the fix is to reconvert over it (or restore)."""
+    (ds / _first(ds, layout.RUNS_DIR)).unlink()
+    assert verify.main([str(ds)]) == 1
+    assert f"nasbench-convert SOURCE {ds} --overwrite" in capsys.readouterr().out
