@@ -112,36 +112,103 @@ def _aborted(shared) -> bool:
 # ----------------------------------------------------------------------------- phase 1
 
 
-def _find_record_start(path: str, offset: int, size: int) -> int | None:
-    """First offset >= ``offset`` where a record with valid length and payload CRCs starts."""
+class _SourceChanged(ConversionError):
+    """The source file changed (size, contents or identity) while it was being converted."""
+
+
+def _changed(name: str, what: str) -> ConversionError:
+    msg = (
+        f"source {name!r} changed while it was being converted ({what}); nothing was written "
+        "to OUT_DIR: convert again once the file is complete and no longer being written"
+    )
+    return _SourceChanged(msg, source=name)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What must stay the same for the source to count as unchanged: file, size, mtime, ctime."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _describe_change(before: tuple, after: tuple, name: str | None = None) -> str:
+    if before[:2] != after[:2]:
+        return "it is now another file"
+    if before[2] != after[2]:
+        return f"its size went from {before[2]:,} to {after[2]:,} bytes"
+    if name is not None:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return "it was renamed or deleted"
+        if (st.st_dev, st.st_ino) != before[:2]:
+            return "its name now refers to another file"
+    if before[3] != after[3]:
+        return "it was written to"
+    return "its status changed (e.g. a modification time set back, or a rename)"
+
+
+def _pread_exact(fd: int, n: int, offset: int, name: str) -> bytes:
+    """``n`` bytes at ``offset`` of the open source, or a typed error when fewer are there."""
+    data = os.pread(fd, n, offset)
+    if len(data) != n:
+        raise _changed(name, f"fewer bytes at offset {offset:,} than when it was opened")
+    return data
+
+
+def _find_record_start(source: int | str, offset: int, size: int, name: str | None = None) -> int | None:
+    """First offset >= ``offset`` where a record with valid length and payload CRCs starts.
+
+    ``source`` is the open file descriptor of the source (or its path);
+    ``size`` its size when it was opened. Bytes missing below ``size`` mean
+    the file shrank: a typed ConversionError, never a ``struct.error``.
+    """
     from nasbench_arrow.tfrecord import masked_crc32c
 
-    with open(path, "rb") as f:
-        f.seek(offset)
-        window = f.read(_SCAN_WINDOW)
-        for p in range(max(len(window) - 12, 0)):
-            length, length_crc = _HEADER.unpack_from(window, p)
-            if masked_crc32c(window[p : p + 8]) != length_crc:
-                continue
-            end = offset + p + 12 + length + 4
-            if end > size:
-                continue
-            f.seek(offset + p + 12)
-            payload = f.read(length)
-            (payload_crc,) = struct.unpack("<I", f.read(4))
-            if masked_crc32c(payload) == payload_crc:
-                return offset + p
+    if isinstance(source, str):
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            return _find_record_start(fd, offset, size, source if name is None else name)
+        finally:
+            os.close(fd)
+    name = "source" if name is None else name
+    window = _pread_exact(source, min(_SCAN_WINDOW, max(size - offset, 0)), offset, name)
+    for p in range(max(len(window) - 12, 0)):
+        length, length_crc = _HEADER.unpack_from(window, p)
+        if masked_crc32c(window[p : p + 8]) != length_crc:
+            continue
+        end = offset + p + 12 + length + 4
+        if end > size:
+            continue
+        body = _pread_exact(source, length + 4, offset + p + 12, name)
+        (payload_crc,) = struct.unpack_from("<I", body, length)
+        if masked_crc32c(memoryview(body)[:length]) == payload_crc:
+            return offset + p
     return None
 
 
-def _plan_parts(path: str, size: int, parts: int) -> list[tuple[int, int | None]]:
+def _plan_parts(source: int | str, size: int, parts: int, name: str | None = None) -> list[tuple[int, int | None]]:
     """Split the file into up to ``parts`` (start, stop) ranges at record boundaries."""
     starts = [0]
     for k in range(1, parts):
-        found = _find_record_start(path, size * k // parts, size)
+        found = _find_record_start(source, size * k // parts, size, name)
         if found is not None and found > starts[-1]:
             starts.append(found)
     return [(s, starts[i + 1] if i + 1 < len(starts) else None) for i, s in enumerate(starts)]
+
+
+def _open_source(path: str, identity: tuple | None, name: str):
+    """Open the source for reading and check that it is the very file the parent opened.
+
+    ``path`` is normally ``/proc/<parent pid>/fd/<n>`` (Linux), which opens
+    the parent's file even after the name was given to another file;
+    elsewhere it is the file name, and the identity check catches a swap.
+    """
+    f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the caller)
+    if identity is not None:
+        now = _identity(os.fstat(f.fileno()))
+        if now[:2] != identity[:2] or now[2] != identity[2]:
+            f.close()
+            raise _changed(name, _describe_change(identity, now))
+    return f
 
 
 def run_part(
@@ -154,6 +221,8 @@ def run_part(
     block_size: int,
     verify_crc: bool,
     shared=None,
+    identity: tuple | None = None,
+    name: str | None = None,
 ) -> dict:
     """Phase 1 for one part of the file: read, parse, spill by bucket.
 
@@ -161,6 +230,11 @@ def run_part(
     ``stop``; if the record chain does not land on ``stop`` it reads on to
     the end of the file (``overran``). Record indexes count from the part's
     first record; the caller rebases them.
+
+    ``path`` is what to open (see :func:`_open_source`), ``identity`` what
+    :func:`_identity` gave for the parent's open file (checked at open and
+    at the end: a different file, size, mtime or ctime is an error), ``name``
+    the source's name for messages.
 
     Returns
     -------
@@ -184,8 +258,9 @@ def run_part(
     overran = False
     error = None
     aborted = False
+    name = path if name is None else name
     try:
-        with open(path, "rb", buffering=0) as f:
+        with _open_source(path, identity, name) as f:
             f.seek(start)
             for block in iter_payload_blocks(f, verify_crc=verify_crc, block_size=block_size):
                 if _aborted(shared):
@@ -204,7 +279,7 @@ def run_part(
                         else:
                             overran = True  # not a real boundary: read on to the end
                 if len(block.byte_offsets):
-                    cols = parse_block(block, source=path, stats=stats)
+                    cols = parse_block(block, source=name, stats=stats)
                     writer.write(cols)
                     records += len(block.byte_offsets)
                     epochs.update(np.unique(cols["epochs"]).tolist())
@@ -216,7 +291,11 @@ def run_part(
                     end = stop
                     break
             else:
-                end = os.path.getsize(path)
+                end = os.fstat(f.fileno()).st_size
+            if identity is not None:
+                now = _identity(os.fstat(f.fileno()))
+                if now != identity:
+                    raise _changed(name, _describe_change(identity, now))
     except ConversionError as exc:
         error = exc
     finally:
@@ -253,11 +332,15 @@ def _rebase(error: ConversionError, base: int) -> ConversionError:
 
 
 class _Hasher(threading.Thread):
-    """Size and SHA-256 of the source, computed beside the parsing (hashlib drops the GIL)."""
+    """Size and SHA-256 of the source, computed beside the parsing (hashlib drops the GIL).
 
-    def __init__(self, path: str):
+    Reads the parent's open file descriptor, so the bytes hashed are those of
+    the file the workers read (they open the same file, see :func:`_open_source`).
+    """
+
+    def __init__(self, fd: int):
         super().__init__(name="nasbench-convert-sha256", daemon=True)
-        self.path = path
+        self.fd = fd
         self.size = 0
         self.sha256 = None
         self.error: Exception | None = None
@@ -266,15 +349,13 @@ class _Hasher(threading.Thread):
     def run(self) -> None:
         try:
             h = hashlib.sha256()
-            buf = bytearray(8 << 20)
-            view = memoryview(buf)
-            with open(self.path, "rb", buffering=0) as f:
-                while not self.stop:
-                    n = f.readinto(buf)
-                    if not n:
-                        break
-                    h.update(view[:n])
-                    self.size += n
+            chunk = 8 << 20
+            while not self.stop:
+                data = os.pread(self.fd, chunk, self.size)
+                if not data:
+                    break
+                h.update(data)
+                self.size += len(data)
             if not self.stop:
                 self.sha256 = h.hexdigest()
         except Exception as exc:  # noqa: BLE001 (handed to the main thread, which re-raises it)
@@ -500,7 +581,58 @@ def convert(
         raise FileNotFoundError(msg)
     out = Path(os.path.abspath(os.fspath(out_dir)))
     _check_target(out, overwrite)
-    size = src.stat().st_size
+    # The source is opened once: the hasher reads this descriptor and every
+    # worker opens the very same file through it, so the bytes checksummed,
+    # the bytes framed and the size recorded are the same bytes. Any change
+    # of the file during the run (size, mtime, ctime, identity) is an error.
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        st0 = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    identity = _identity(st0)
+    size = st0.st_size
+    name = str(src)
+    proc_path = f"/proc/{os.getpid()}/fd/{fd}"
+    open_path = proc_path if os.path.exists(proc_path) else name
+    try:
+        return _convert_open(
+            src, out, fd, identity, open_path, t0,
+            overwrite=overwrite, quiet=quiet, progress=progress,
+            expected_sha256=expected_sha256, allow_incomplete=allow_incomplete,
+            workers=workers, block_size=block_size, verify_crc=verify_crc,
+        )
+    finally:
+        os.close(fd)
+
+
+def _check_unchanged(fd: int, identity: tuple, name: str) -> None:
+    now = _identity(os.fstat(fd))
+    if now != identity:
+        raise _changed(name, _describe_change(identity, now, name))
+
+
+def _convert_open(
+    src: Path,
+    out: Path,
+    fd: int,
+    identity: tuple,
+    open_path: str,
+    t0: float,
+    *,
+    overwrite,
+    quiet,
+    progress,
+    expected_sha256,
+    allow_incomplete,
+    workers,
+    block_size,
+    verify_crc,
+) -> Manifest:
+    """:func:`convert` once the source is open (``fd``) and the arguments are checked."""
+    size = identity[2]
+    name = str(src)
     if workers is None:
         workers = _default_workers(size)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -517,12 +649,12 @@ def convert(
         shutil.rmtree(tmp)
     tmp.mkdir()
     work = tmp / "_work"
-    hasher = _Hasher(str(src))
+    hasher = _Hasher(fd)
     pool = None
     shared = None
     try:
         hasher.start()
-        plan = _plan_parts(str(src), size, workers) if workers > 1 else [(0, None)]
+        plan = _plan_parts(fd, size, workers, name) if workers > 1 else [(0, None)]
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
             shared = ctx.RawArray("q", 1 + 2 * len(plan))
@@ -542,8 +674,15 @@ def convert(
             progress(Progress(phase, records, done, size, buckets, time.perf_counter() - t0))
 
         # ---- phase 1: parse and spill
-        results = _phase1(src, plan, work, pool, shared, block_size, verify_crc, report)
+        results = _phase1(
+            open_path, plan, work, pool, shared, block_size, verify_crc, report, identity, name
+        )
         t1 = time.perf_counter()
+        # A change of the source explains any framing error it caused: say so first.
+        _check_unchanged(fd, identity, name)
+        changed = [r["error"] for r in results if isinstance(r["error"], _SourceChanged)]
+        if changed:
+            raise changed[0]
         valid = [results[0]]
         for k in range(1, len(results)):
             prev = valid[-1]
@@ -555,6 +694,8 @@ def convert(
             if r["error"] is not None:
                 raise _rebase(r["error"], base)
         records = int(bases[-1])
+        if valid[-1]["end"] != size:
+            raise _changed(name, f"it ended at byte {valid[-1]['end']:,} instead of {size:,}")
         epochs_all = sorted(set().union(*(r["epochs"] for r in valid)))
         if records == 0:
             msg = f"source {str(src)!r} holds no records; nothing to convert"
@@ -563,6 +704,8 @@ def convert(
         hasher.join()
         if hasher.error is not None:
             raise hasher.error
+        if hasher.size != size:
+            raise _changed(name, f"{hasher.size:,} bytes were checksummed of {size:,}")
         sha256 = hasher.sha256
         if expected_sha256 is not None and sha256 != expected_sha256:
             msg = (
@@ -674,6 +817,8 @@ def convert(
         )
         manifest.write(tmp)
         _fsync_tree(tmp)
+        # Last look: every byte has been read, so a change from here on cannot matter.
+        _check_unchanged(fd, identity, name)
         _install(tmp, out, overwrite)
         report("done", len(buckets))
         return manifest
@@ -693,16 +838,23 @@ def convert(
             progress.close()
 
 
-def _phase1(src, plan, work, pool, shared, block_size, verify_crc, report) -> list[dict]:
+def _phase1(
+    path, plan, work, pool, shared, block_size, verify_crc, report, identity, name
+) -> list[dict]:
     """Run phase 1 over the planned parts; return their results in part order."""
-    kwargs = {"block_size": block_size, "verify_crc": verify_crc}
+    kwargs = {
+        "block_size": block_size,
+        "verify_crc": verify_crc,
+        "identity": identity,
+        "name": name,
+    }
     if pool is None:
         results = []
         for k, (start, stop) in enumerate(plan):
             # In-process: report after each block through a tiny shim.
             results.append(
                 run_part(
-                    str(src),
+                    path,
                     k,
                     start,
                     stop,
@@ -713,7 +865,7 @@ def _phase1(src, plan, work, pool, shared, block_size, verify_crc, report) -> li
             )
         return results
     futures = {
-        pool.submit(run_part, str(src), k, start, stop, str(work / f"part-{k}"), **kwargs): k
+        pool.submit(run_part, path, k, start, stop, str(work / f"part-{k}"), **kwargs): k
         for k, (start, stop) in enumerate(plan)
     }
     results: dict[int, dict] = {}

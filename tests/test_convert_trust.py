@@ -1,0 +1,284 @@
+"""The converter under faults (issue 11): a changing source, wrong hashes, hostile output paths.
+
+Each test provokes one fault the converter must turn into a typed error (or
+survive), and checks that nothing half-written is left at OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nasbench_arrow.converters import cellhash, convert, pipeline
+
+from nasbench_arrow import constants, layout
+from nasbench_arrow.errors import ConversionError
+from nasbench_arrow.graph import hash_module
+from nasbench_arrow.records import encode_metrics_values, parse_payload, parse_payload_values
+from nasbench_arrow.testing import sample_cells, write_fixture_tfrecord
+from nasbench_arrow.tfrecord import iter_payloads, write_tfrecord
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_convert import assert_matches_reference, leftovers
+
+
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory):
+    """Two different valid sources of the same layout (12 and 20 cells, 2 budgets)."""
+    d = tmp_path_factory.mktemp("trust")
+    a = write_fixture_tfrecord(d / "a.tfrecord", sample_cells(20, seed=21), epochs=(12, 108))
+    b = write_fixture_tfrecord(d / "b.tfrecord", sample_cells(12, seed=22), epochs=(12, 108))
+    return a.path, b.path
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def _record_boundary(path: Path, fraction: float) -> int:
+    offsets = [off for _, off, _ in iter_payloads(path)]
+    return offsets[int(len(offsets) * fraction)]
+
+
+# ----------------------------------------------------------------------------- source integrity
+
+
+def test_truncated_during_in_process_conversion_is_an_error(tmp_path, two_sources):
+    """Truncated at a record boundary after the converter opened it: error, nothing at OUT_DIR."""
+    src = _copy(two_sources[0], tmp_path / "src.tfrecord")
+    cut = _record_boundary(src, 0.3)
+    done = []
+
+    def truncate(p):
+        if p.phase == "read" and not done:
+            done.append(True)
+            os.truncate(src, cut)
+
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError, match="changed while it was being converted"):
+        convert(src, out, workers=1, block_size=4096, progress=truncate)
+    assert done
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_truncated_after_planning_in_workers_is_an_error(tmp_path, two_sources, monkeypatch):
+    """Worker processes see the truncation (size differs from the parent's open file): error."""
+    src = _copy(two_sources[0], tmp_path / "src.tfrecord")
+    cut = _record_boundary(src, 0.5)
+    plan = pipeline._plan_parts
+
+    def plan_then_truncate(*args, **kwargs):
+        parts = plan(*args, **kwargs)
+        os.truncate(src, cut)
+        return parts
+
+    monkeypatch.setattr(pipeline, "_plan_parts", plan_then_truncate)
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError, match="changed while it was being converted.*size went"):
+        convert(src, out, workers=2, block_size=4096)
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_replaced_during_conversion_is_an_error(tmp_path, two_sources, monkeypatch):
+    """``mv other src`` after the start defeats nothing: workers read the opened file, and the run fails.
+
+    The workers open the parent's descriptor (so no value can come from the
+    other file); the replacement is still seen at the end (the opened file's
+    ctime moved, its name refers to another file) and the run fails rather than
+    record a dataset under a name whose file is now different.
+    """
+    a, b = two_sources
+    src = _copy(a, tmp_path / "src.tfrecord")
+    other = _copy(b, tmp_path / "other.tfrecord")
+    expected = hashlib.sha256(a.read_bytes()).hexdigest()
+    plan = pipeline._plan_parts
+
+    def plan_then_replace(*args, **kwargs):
+        parts = plan(*args, **kwargs)
+        os.replace(other, src)  # the name now holds the other file
+        return parts
+
+    monkeypatch.setattr(pipeline, "_plan_parts", plan_then_replace)
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError, match="its name now refers to another file"):
+        convert(src, out, workers=2, block_size=4096, expected_sha256=expected)
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_workers_read_the_parents_open_file_not_the_name(tmp_path, two_sources):
+    """run_part given the parent's /proc path reads the opened file even after the name moved."""
+    a, b = two_sources
+    src = _copy(a, tmp_path / "src.tfrecord")
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        os.replace(_copy(b, tmp_path / "other.tfrecord"), src)
+        identity = pipeline._identity(os.fstat(fd))  # the opened file, now nameless
+        proc = f"/proc/{os.getpid()}/fd/{fd}"
+        if not os.path.exists(proc):
+            pytest.skip("no /proc/<pid>/fd on this system")
+        result = pipeline.run_part(
+            proc, 0, 0, None, str(tmp_path / "spill"), block_size=4096, verify_crc=True,
+            identity=identity, name="src",
+        )
+    finally:
+        os.close(fd)
+    assert result["error"] is None
+    assert result["records"] == sum(1 for _ in iter_payloads(a))
+    assert result["end"] == a.stat().st_size
+
+
+def test_worker_refuses_a_file_that_is_not_the_parents(tmp_path, two_sources):
+    """Where workers must open by name (no /proc), a swapped file fails the identity check."""
+    a, b = two_sources
+    identity = pipeline._identity(os.stat(a))
+    with pytest.raises(ConversionError, match="it is now another file"):
+        pipeline._open_source(str(b), identity, "src.tfrecord")
+    with pipeline._open_source(str(a), identity, "src.tfrecord") as f:
+        assert f.read(1)
+
+
+def test_split_scan_on_a_shrunken_file_is_typed(tmp_path, two_sources):
+    """Truncation racing the split planning: ConversionError, not struct.error."""
+    src = _copy(two_sources[0], tmp_path / "src.tfrecord")
+    size = src.stat().st_size
+    os.truncate(src, size // 2 + 5)
+    with pytest.raises(ConversionError, match="changed while it was being converted"):
+        pipeline._find_record_start(str(src), size // 2, size)
+
+
+# ----------------------------------------------------------------------------- hash and DAG checks
+
+
+def _payload_fields(payload: bytes) -> list:
+    return json.loads(payload)
+
+
+def _rewrite(path: Path, out: Path, change) -> list[tuple[int, int]]:
+    """Copy a tfrecord, passing each payload's fields through ``change``; return (index, offset)s changed."""
+    payloads, changed, offset = [], [], 0
+    for index, off, payload in iter_payloads(path):
+        f = _payload_fields(payload)
+        g = change(list(f))
+        if g != f:
+            payload = json.dumps(g).encode()
+            changed.append((index, offset))
+        payloads.append(payload)
+        offset += 12 + len(payload) + 4
+    write_tfrecord(out, payloads)
+    return changed
+
+
+def test_hash_that_does_not_match_its_graph_is_refused(tmp_path, two_sources):
+    """A record whose stored hash is not its graph's: error with record index and byte offset."""
+    a = two_sources[0]
+    victim = _payload_fields(next(iter_payloads(a))[2])[0]
+    fake = "0" * 31 + ("1" if victim[-1] == "0" else "0")
+    changed = _rewrite(a, tmp_path / "bad.tfrecord", lambda f: [fake, *f[1:]] if f[0] == victim else f)
+    out = tmp_path / "out"
+    with pytest.raises(ConversionError, match="does not match its cell") as info:
+        convert(tmp_path / "bad.tfrecord", out, workers=1)
+    first_index, first_offset = changed[0]
+    assert info.value.record_index == first_index
+    assert info.value.byte_offset == first_offset
+    assert victim in str(info.value)  # the graph's true hash is named
+    assert not out.exists()
+
+
+def test_unpruned_cell_is_refused(tmp_path):
+    """A stored cell with a vertex off every input-output path (query could never find it)."""
+    matrix = [[0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]]  # vertex 2 has no in-edge
+    ops = ["input", "conv3x3-bn-relu", "maxpool3x3", "output"]
+    labels = [-1, 0, 2, -2]
+    h = hash_module(matrix, labels)  # the hash of the stored (unpruned) graph
+    src = tmp_path / "unpruned.tfrecord"
+    good = next(iter_payloads(write_fixture_tfrecord(
+        tmp_path / "one.tfrecord", sample_cells(1, seed=3), epochs=(108,)
+    ).path))[2]
+    rest = _payload_fields(good)
+    adjacency = "".join(str(x) for row in matrix for x in row)
+    payloads = [json.dumps([h, 108, adjacency, ",".join(ops), rest[4]]).encode()] * 3
+    write_tfrecord(src, payloads)
+    with pytest.raises(ConversionError, match="not pruned: vertex 2") as info:
+        convert(src, tmp_path / "out", workers=1)
+    assert info.value.record_index == 0
+
+
+@pytest.mark.parametrize(
+    ("adjacency", "what"),
+    [("0110" "0001" "0001" "1000", r"entry \(3, 0\).*back to vertex 0"),
+     ("0110" "0101" "0001" "0000", r"entry \(1, 1\).*self-loop")],
+)
+def test_every_decoder_refuses_a_non_dag(adjacency, what):
+    """The exact decoders refuse what the fast path refuses: self-loops and back edges."""
+    raw = encode_metrics_values([0.0] * 15 + [1000, 5.0])
+    ops = "input,conv3x3-bn-relu,maxpool3x3,output"
+    payload = json.dumps(["0" * 32, 108, adjacency, ops, base64.encodebytes(raw).decode()])
+    for parse in (parse_payload, parse_payload_values):
+        with pytest.raises(ConversionError, match=what):
+            parse(payload.encode(), record_index=4, byte_offset=99)
+
+
+def test_non_dag_record_is_refused_by_the_converter(tmp_path, two_sources):
+    """An output->input edge in one record: the conversion fails at that record (any path)."""
+    a = two_sources[0]
+    target = [None]
+
+    def add_back_edge(f):
+        v = int(len(f[2]) ** 0.5)
+        if target[0] is None and v >= 3:
+            target[0] = f[0]
+        if f[0] == target[0]:
+            adj = list(f[2])
+            adj[(v - 1) * v] = "1"  # output -> input
+            f[2] = "".join(adj)
+        return f
+
+    changed = _rewrite(a, tmp_path / "bad.tfrecord", add_back_edge)
+    with pytest.raises(ConversionError, match="not upper triangular") as info:
+        convert(tmp_path / "bad.tfrecord", tmp_path / "out", workers=1)
+    assert (info.value.record_index, info.value.byte_offset) == changed[0]
+
+
+def test_vectorised_hash_equals_the_exact_hash():
+    """cellhash.hash_cells gives graph.hash_module's digest for every cell, all vertex counts."""
+    cells = sample_cells(300, seed=9)
+    n = len(cells)
+    adjacency = np.zeros((n, 7, 7), dtype=np.int8)
+    labels = np.zeros((n, 7), dtype=np.int64)
+    nv = np.zeros(n, dtype=np.int64)
+    for k, c in enumerate(cells):
+        v = c.num_vertices
+        nv[k] = v
+        adjacency[k, :v, :v] = c.matrix
+        labels[k, :v] = [-1, *[constants.AVAILABLE_OPS.index(o) for o in c.ops[1:-1]], -2]
+    got = cellhash.hash_cells(adjacency, labels, nv)
+    assert [h.decode() for h in got] == [c.module_hash for c in cells]
+    assert sorted(set(nv.tolist())) == list(range(2, 8))
+
+
+def test_vectorised_hash_resolves_key_ties_exactly(monkeypatch):
+    """Force every sort key to tie: the ambiguous cells are re-hashed exactly, same digests."""
+    cells = sample_cells(40, seed=10)
+    n = len(cells)
+    adjacency = np.zeros((n, 7, 7), dtype=np.int8)
+    labels = np.zeros((n, 7), dtype=np.int64)
+    nv = np.array([c.num_vertices for c in cells])
+    for k, c in enumerate(cells):
+        v = c.num_vertices
+        adjacency[k, :v, :v] = c.matrix
+        labels[k, :v] = [-1, *[constants.AVAILABLE_OPS.index(o) for o in c.ops[1:-1]], -2]
+    monkeypatch.setattr(
+        cellhash, "_sort_keys", lambda d: np.zeros(d.shape[:-1], dtype=np.uint64)
+    )
+    got = cellhash.hash_cells(adjacency, labels, nv)
+    assert [h.decode() for h in got] == [c.module_hash for c in cells]
