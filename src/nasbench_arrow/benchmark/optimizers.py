@@ -1,0 +1,667 @@
+"""Search algorithms on the ask/tell protocol of :class:`~nasbench_arrow.benchmark.Simulator`.
+
+Every optimizer is asynchronous by nature (each ``ask`` proposes one
+evaluation from what has been told so far); :class:`Synchronous` turns any
+of them into the synchronous (batch) version, which proposes ``batch_size``
+evaluations and waits until all are told. Successive halving and Hyperband
+have their own synchronous (rung by rung) and asynchronous (ASHA-style)
+schedules.
+
+Each optimizer draws from its own ``random.Random(seed)`` (never the global
+``random`` module, never the dataset's generator), so a run is reproducible
+from the optimizer seed and the simulator seed.
+
+- :class:`RandomSearch`: ``sampler="colab"`` draws like the original colab
+  (every upper-triangular edge with probability 1/2, ops uniform, redrawn
+  until valid; then pruned). Pruning makes small cells far more likely than
+  uniform: about 30% of the colab's draws are cells of 2 or 3 vertices
+  (the issue's figure; a 7-vertex draw where the input reaches the output
+  through only a few interior vertices prunes to a tiny cell), which hold
+  7 of the 423,624 cells. ``sampler="uniform"`` draws uniformly among the
+  dataset's unique cells instead.
+- :class:`RegularizedEvolution`: Real et al. (2019), as the colab: a
+  population of the last ``population_size`` results, tournament of
+  ``sample_size``, colab mutation (``SpecProposer.mutate``).
+- :class:`LocalSearch`: White et al. (2020, "Local search is state of the
+  art for NAS benchmarks"), naszilla's version: best of ``num_init`` random
+  cells, then evaluate the whole neighbourhood
+  (:func:`nasbench_arrow.encodings.neighbours`, in random order) and move to
+  its best cell while that improves; at a local optimum restart from random
+  cells. With several workers, a worker that finds the current
+  neighbourhood fully handed out (results pending) evaluates a random cell.
+- :class:`SuccessiveHalving` and :class:`Hyperband` over the dataset's
+  budgets (4, 12, 36, 108 with ``eta=3``); a promotion re-trains at the
+  larger budget (the simulator charges its full time).
+
+Also :class:`ExternalOptimizer` and :class:`OptunaOptimizer` for
+optimizers from other libraries (see their docstrings).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import encodings
+from ..constants import MAX_EDGES
+from ..model_spec import ModelSpec
+from ..search import SpecProposer, is_complete_space
+from .objectives import PARAMETERS, config_to_spec
+
+__all__ = [
+    "ALGORITHMS",
+    "ExternalOptimizer",
+    "Hyperband",
+    "LocalSearch",
+    "OptunaOptimizer",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "SuccessiveHalving",
+    "Synchronous",
+    "make_optimizer",
+]
+
+_SHAPES: dict[str, tuple[bool, int]] = {}
+
+
+def _space_shape(nb: Any) -> tuple[bool, int]:
+    """``is_complete_space(nb)``, cached per dataset (it scans the cells table)."""
+    key = str(nb.dataset.root)
+    if key not in _SHAPES:
+        _SHAPES[key] = is_complete_space(nb)
+    return _SHAPES[key]
+
+
+class _Base:
+    """What every shipped optimizer shares: the dataset, a seeded generator, a proposer."""
+
+    name = "optimizer"
+
+    def __init__(self, nb: Any, seed: int | None = None, epochs: int = 108):
+        if epochs not in nb.valid_epochs:
+            msg = f"epochs must be one of {sorted(nb.valid_epochs)}, got {epochs!r}"
+            raise ValueError(msg)
+        self.nb = nb
+        self.seed = seed
+        self.epochs = int(epochs)
+        self.rng = random.Random(seed)
+        complete, largest = _space_shape(nb)
+        self.num_vertices = largest
+        self.only_held = not complete
+        self.proposer = SpecProposer(nb, self.rng, num_vertices=largest, only_held=not complete)
+
+    def _spec(self, cell: ModelSpec | str) -> ModelSpec:
+        return cell if isinstance(cell, ModelSpec) else self.nb.spec_from_hash(cell)
+
+
+class RandomSearch(_Base):
+    """Random search at one budget.
+
+    Parameters
+    ----------
+    nb : NASBench
+    seed : int, optional
+    sampler : {"colab", "uniform"}, default "colab"
+        See the module docstring.
+    epochs : int, default 108
+    """
+
+    def __init__(self, nb: Any, seed: int | None = None, *, sampler: str = "colab", epochs: int = 108):
+        super().__init__(nb, seed, epochs)
+        if sampler not in ("colab", "uniform"):
+            msg = f"sampler must be 'colab' or 'uniform', got {sampler!r}"
+            raise ValueError(msg)
+        self.sampler = sampler
+        self.name = "random" if sampler == "colab" else "random-uniform"
+        self._np = np.random.default_rng(seed)
+        self._batch: list[int] = []
+
+    def _uniform_hash(self) -> str:
+        if not self._batch:
+            index = self.nb.dataset.index
+            self._batch = self._np.integers(0, index.num_cells, 4096).tolist()[::-1]
+        return self.nb.dataset.index.hash_at(self._batch.pop())
+
+    def ask(self) -> tuple[Any, int]:
+        if self.sampler == "uniform":
+            return self._uniform_hash(), self.epochs
+        return self.proposer.random_spec(), self.epochs
+
+    def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
+        pass
+
+
+class RegularizedEvolution(_Base):
+    """Regularised (ageing) evolution, asynchronous: each ask mutates a tournament winner.
+
+    Parameters
+    ----------
+    population_size : int, default 50
+    sample_size : int, default 10
+    mutation_rate : float, default 1.0
+        The colab's (expected number of edge flips, see ``SpecProposer.mutate``).
+    """
+
+    name = "evolution"
+
+    def __init__(
+        self,
+        nb: Any,
+        seed: int | None = None,
+        *,
+        population_size: int = 50,
+        sample_size: int = 10,
+        mutation_rate: float = 1.0,
+        epochs: int = 108,
+    ):
+        super().__init__(nb, seed, epochs)
+        if not 1 <= sample_size <= population_size:
+            msg = f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}"
+            raise ValueError(msg)
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.mutation_rate = mutation_rate
+        self.population: deque[tuple[ModelSpec, float]] = deque()
+        self._asked = 0
+
+    def ask(self) -> tuple[ModelSpec, int]:
+        self._asked += 1
+        if self._asked <= self.population_size or len(self.population) < self.sample_size:
+            return self.proposer.random_spec(), self.epochs
+        candidates = self.rng.sample(range(len(self.population)), self.sample_size)
+        parent = max((self.population[i] for i in candidates), key=lambda p: p[1])[0]
+        return self.proposer.mutate(parent, self.mutation_rate), self.epochs
+
+    def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
+        self.population.append((self._spec(cell), float(result["validation_accuracy"])))
+        if len(self.population) > self.population_size:
+            self.population.popleft()
+
+
+class LocalSearch(_Base):
+    """Local search with restarts (naszilla's), asynchronous (see the module docstring).
+
+    Parameters
+    ----------
+    num_init : int, default 10
+        Random cells evaluated before the first climb, and at each restart.
+    """
+
+    name = "local"
+
+    def __init__(self, nb: Any, seed: int | None = None, *, num_init: int = 10, epochs: int = 108):
+        super().__init__(nb, seed, epochs)
+        if num_init < 1:
+            msg = f"num_init must be at least 1, got {num_init!r}"
+            raise ValueError(msg)
+        self.num_init = num_init
+        self.center: tuple[str, float] | None = None  # (hash, validation accuracy)
+        self._init_left = num_init
+        self._init_told = 0
+        self._init_best: tuple[str, float] | None = None
+        self._queue: list[ModelSpec] = []
+        self._pending: set[str] = set()  # neighbours of the centre handed out, not told yet
+        self._round_best: tuple[str, float] | None = None
+        self.seen: set[str] = set()
+        self.restarts = 0
+
+    def _hash(self, cell: Any) -> str:
+        return cell if isinstance(cell, str) else self.nb.hash_spec(cell)
+
+    def _held(self, spec: ModelSpec) -> bool:
+        return not self.only_held or self.nb.hash_spec(spec) in self.nb.fixed_statistics
+
+    def _open(self, center_hash: str) -> None:
+        """Queue the centre's unevaluated neighbours in random order."""
+        spec = self.nb.spec_from_hash(center_hash)
+        fresh = [
+            n for n in encodings.neighbours(spec, num_vertices=self.num_vertices)
+            if self._held(n) and self.nb.hash_spec(n) not in self.seen
+        ]  # fmt: skip
+        self.rng.shuffle(fresh)
+        self._queue = fresh
+        self._round_best = None
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        self.center = None
+        self._init_left = self.num_init
+        self._init_told = 0
+        self._init_best = None
+
+    def ask(self) -> tuple[ModelSpec, int]:
+        if self.center is None:
+            # Initial (or restart) random cells; once num_init are handed out, more random
+            # cells keep idle workers busy until num_init results are in.
+            self._init_left = max(0, self._init_left - 1)
+            return self.proposer.random_spec(), self.epochs
+        if not self._queue and not self._pending:
+            self._step()
+            if self.center is None:
+                return self.ask()
+        if self._queue:
+            spec = self._queue.pop()
+            self._pending.add(self.nb.hash_spec(spec))
+            return spec, self.epochs
+        return self.proposer.random_spec(), self.epochs  # neighbourhood handed out, results pending
+
+    def _step(self) -> None:
+        """The centre's neighbourhood is fully told: move to its best cell, or restart."""
+        if self._round_best is not None and self._round_best[1] > self.center[1]:
+            self.center = self._round_best
+            self._open(self.center[0])
+            if not self._queue:
+                self._restart()
+        else:
+            self._restart()
+
+    def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
+        h = result["module_hash"]
+        value = float(result["validation_accuracy"])
+        self.seen.add(h)
+        if h in self._pending:
+            self._pending.discard(h)
+            if self._round_best is None or value > self._round_best[1]:
+                self._round_best = (h, value)
+            return
+        if self.center is None:
+            self._init_told += 1
+            if self._init_best is None or value > self._init_best[1]:
+                self._init_best = (h, value)
+            if self._init_told >= self.num_init:
+                self.center = self._init_best
+                self._open(self.center[0])
+                if not self._queue:
+                    self._restart()
+
+
+class _Rungs:
+    """One asynchronous successive-halving bracket: each rung's results, ranked, and its promotions.
+
+    A rung keeps its results sorted (for the rank of a value) and a heap of
+    the cells not promoted yet, so finding a promotable cell costs
+    ``O(log n)`` instead of a sort per ask.
+    """
+
+    def __init__(self, budgets: tuple[int, ...]):
+        self.budgets = budgets
+        self.ranked: list[list[tuple[float, str]]] = [[] for _ in budgets]  # (-validation, hash), sorted
+        self.waiting: list[list[tuple[float, str]]] = [[] for _ in budgets]  # heap of not promoted
+        self.promoted: list[set[str]] = [set() for _ in budgets]
+
+    def add(self, rung: int, module_hash: str, value: float) -> None:
+        key = (-value, module_hash)
+        bisect.insort(self.ranked[rung], key)
+        heapq.heappush(self.waiting[rung], key)
+
+    def promotable(self, eta: int) -> tuple[str, int] | None:
+        """A cell in the top ``1/eta`` of its rung and not promoted yet (highest rung first)."""
+        for k in range(len(self.budgets) - 2, -1, -1):
+            waiting = self.waiting[k]
+            while waiting and waiting[0][1] in self.promoted[k]:
+                heapq.heappop(waiting)  # told twice at this rung (a repeated random draw)
+            if not waiting:
+                continue
+            rank = bisect.bisect_left(self.ranked[k], waiting[0])
+            if rank < len(self.ranked[k]) // eta:
+                module_hash = heapq.heappop(waiting)[1]
+                self.promoted[k].add(module_hash)
+                return module_hash, k
+        return None
+
+
+class SuccessiveHalving(_Base):
+    """Successive halving over the dataset's budgets, synchronous or asynchronous (ASHA).
+
+    Parameters
+    ----------
+    eta : int, default 3
+        Keep the best ``1/eta`` of each rung.
+    min_epochs : int, default 4
+        Lowest budget used (rungs are the dataset's budgets from there up).
+    asynchronous : bool, default True
+        ``True``: ASHA (Li et al. 2020): whenever asked, promote a cell that
+        is in the top ``1/eta`` of its rung's results so far and not yet
+        promoted, else start a new random cell at the lowest rung.
+        ``False``: classic brackets: ``eta ** (rungs - 1)`` random cells at
+        the lowest budget, wait for all, promote the best ``1/eta``, and so
+        on; then the next bracket.
+    """
+
+    name = "successive-halving"
+
+    def __init__(
+        self,
+        nb: Any,
+        seed: int | None = None,
+        *,
+        eta: int = 3,
+        min_epochs: int = 4,
+        asynchronous: bool = True,
+    ):
+        super().__init__(nb, seed, 108 if 108 in nb.valid_epochs else max(nb.valid_epochs))
+        if eta < 2:
+            msg = f"eta must be at least 2, got {eta!r}"
+            raise ValueError(msg)
+        self.eta = eta
+        self.budgets = tuple(e for e in sorted(nb.valid_epochs) if e >= min_epochs)
+        if not self.budgets:
+            msg = f"no budget >= min_epochs={min_epochs} in {sorted(nb.valid_epochs)}"
+            raise ValueError(msg)
+        self.asynchronous = asynchronous
+        if not asynchronous:
+            self.name = "successive-halving-sync"
+        self._rungs = _Rungs(self.budgets)
+        self._specs: dict[str, ModelSpec] = {}
+        self._bracket: _SyncBracket | None = None
+
+    def _new_cell(self) -> ModelSpec:
+        return self.proposer.random_spec()
+
+    # -- ASHA
+    def _ask_async(self, rungs: _Rungs, bottom: int = 0) -> tuple[ModelSpec, int]:
+        found = rungs.promotable(self.eta)
+        if found is not None:
+            h, k = found
+            return self._specs[h], rungs.budgets[k + 1]
+        return self._new_cell(), rungs.budgets[bottom]
+
+    def ask(self) -> tuple[ModelSpec, int] | None:
+        if self.asynchronous:
+            return self._ask_async(self._rungs)
+        if self._bracket is None or self._bracket.done():
+            self._bracket = _SyncBracket(self, self.eta ** (len(self.budgets) - 1), self.budgets)
+        return self._bracket.ask()
+
+    def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
+        h = result["module_hash"]
+        self._specs.setdefault(h, self._spec(cell))
+        if self.asynchronous:
+            self._rungs.add(self.budgets.index(epochs), h, float(result["validation_accuracy"]))
+        else:
+            self._bracket.tell(h, epochs, float(result["validation_accuracy"]))
+
+
+class _SyncBracket:
+    """One synchronous successive-halving bracket: ``n`` cells at ``budgets[0]``, then the top 1/eta..."""
+
+    def __init__(self, owner: Any, n: int, budgets: tuple[int, ...]):
+        self.owner = owner
+        self.budgets = budgets
+        self.rung = 0
+        self.todo: list[Any] = [owner._new_cell() for _ in range(n)]
+        self.todo.reverse()
+        self.outstanding = 0
+        self.results: dict[str, float] = {}
+
+    def done(self) -> bool:
+        return self.rung >= len(self.budgets)
+
+    def ask(self) -> tuple[Any, int] | None:
+        if self.todo:
+            self.outstanding += 1
+            return self.todo.pop(), self.budgets[self.rung]
+        return None  # wait for the rung to finish
+
+    def tell(self, h: str, epochs: int, value: float) -> None:
+        self.outstanding -= 1
+        self.results[h] = value
+        if self.outstanding == 0 and not self.todo:
+            keep = max(1, len(self.results) // self.owner.eta)
+            best = sorted(self.results.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]
+            self.rung += 1
+            self.results = {}
+            if not self.done():
+                self.todo = [self.owner._specs[k] for k, _ in best][::-1]
+
+
+class Hyperband(SuccessiveHalving):
+    """Hyperband (Li et al. 2018) over the dataset's budgets, synchronous or asynchronous.
+
+    Synchronous: the classic loop over brackets ``s = s_max .. 0``, bracket
+    ``s`` starting ``ceil((s_max + 1) / (s + 1) * eta ** s)`` cells at budget
+    ``budgets[s_max - s]`` and halving synchronously. Asynchronous: each new
+    cell joins an ASHA bracket chosen in turn (``s_max .. 0``), promotions
+    within that bracket as in :class:`SuccessiveHalving`.
+    """
+
+    name = "hyperband"
+
+    def __init__(self, nb: Any, seed: int | None = None, *, eta: int = 3, min_epochs: int = 4, asynchronous: bool = True):
+        super().__init__(nb, seed, eta=eta, min_epochs=min_epochs, asynchronous=asynchronous)
+        self.name = "hyperband" if asynchronous else "hyperband-sync"
+        self.s_max = len(self.budgets) - 1
+        self._brackets = [_Rungs(self.budgets) for _ in range(self.s_max + 1)]  # index = start rung
+        self._cell_bracket: dict[str, int] = {}
+        self._next_s = self.s_max
+        self._turn = 0
+
+    def ask(self) -> tuple[ModelSpec, int] | None:
+        if self.asynchronous:
+            for start in range(self.s_max + 1):
+                found = self._brackets[start].promotable(self.eta)
+                if found is not None:
+                    h, k = found
+                    return self._specs[h], self.budgets[k + 1]
+            start = self.s_max - self._turn % (self.s_max + 1)
+            self._turn += 1
+            return self._tagged(self._new_cell(), start)
+        if self._bracket is None or self._bracket.done():
+            s = self._next_s
+            self._next_s = self.s_max if s == 0 else s - 1
+            n = math.ceil((self.s_max + 1) / (s + 1) * self.eta**s)
+            self._bracket = _SyncBracket(self, n, self.budgets[self.s_max - s :])
+        return self._bracket.ask()
+
+    def _tagged(self, spec: ModelSpec, start: int) -> tuple[ModelSpec, int]:
+        self._cell_bracket[self.nb.hash_spec(spec)] = start
+        return spec, self.budgets[start]
+
+    def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
+        h = result["module_hash"]
+        self._specs.setdefault(h, self._spec(cell))
+        value = float(result["validation_accuracy"])
+        if not self.asynchronous:
+            self._bracket.tell(h, epochs, value)
+            return
+        start = self._cell_bracket.get(h, 0)
+        self._brackets[start].add(self.budgets.index(epochs), h, value)
+
+
+class Synchronous:
+    """The synchronous (batch) version of any ask/tell optimizer.
+
+    Proposes ``batch_size`` evaluations, then returns None (the simulator's
+    "wait") until all of them are told, then the next batch. With
+    ``batch_size`` equal to the number of workers this is the usual
+    synchronous parallel search: workers that finish early idle.
+
+    Parameters
+    ----------
+    optimizer : object with ``ask`` / ``tell``
+    batch_size : int
+    """
+
+    def __init__(self, optimizer: Any, batch_size: int):
+        if batch_size < 1:
+            msg = f"batch_size must be at least 1, got {batch_size!r}"
+            raise ValueError(msg)
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.name = f"{getattr(optimizer, 'name', type(optimizer).__name__)}-sync"
+        self._asked = 0
+        self._outstanding = 0
+
+    def ask(self) -> Any:
+        if self._asked == self.batch_size:
+            if self._outstanding:
+                return None
+            self._asked = 0
+        proposal = self.optimizer.ask()
+        if proposal is not None:
+            self._asked += 1
+            self._outstanding += 1
+        return proposal
+
+    def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
+        self._outstanding -= 1
+        self.optimizer.tell(cell, epochs, result)
+
+
+class ExternalOptimizer:
+    """Adapter for an external ask/tell optimizer that proposes configurations of space A, B or C.
+
+    Parameters
+    ----------
+    nb : NASBench
+    ask : callable
+        ``ask() -> (token, config)``: a new trial and its configuration (a
+        mapping of the space's hyperparameters, see
+        :data:`~nasbench_arrow.benchmark.objectives.PARAMETERS`).
+    tell : callable
+        ``tell(token, value)`` with the validation error (1 - validation
+        accuracy, fraction) to minimise.
+    space : {"A", "B", "C"}, default "A"
+    epochs : int, default 108
+    max_invalid : int, default 10000
+        Invalid configurations in a row before giving up (``RuntimeError``).
+
+    Notes
+    -----
+    An invalid configuration (more than 9 edges, disconnected) never
+    reaches a worker: it is told the nas_benchmarks failure value 1.0 at
+    once, at no cost, and the optimizer is asked again. Tokens of configs
+    that prune to the same cell are kept apart, so each trial is told its
+    own result.
+    """
+
+    def __init__(
+        self,
+        nb: Any,
+        ask: Callable[[], tuple[Any, Mapping[str, Any]]],
+        tell: Callable[[Any, float], None],
+        *,
+        space: str = "A",
+        epochs: int = 108,
+        max_invalid: int = 10_000,
+        name: str = "external",
+    ):
+        if space not in PARAMETERS:
+            msg = f"space must be 'A', 'B' or 'C', got {space!r}"
+            raise ValueError(msg)
+        self.nb = nb
+        self._ask, self._tell = ask, tell
+        self.space = space
+        self.epochs = epochs
+        self.max_invalid = max_invalid
+        self.name = name
+        self.invalid = 0
+        self._tokens: dict[int, tuple[ModelSpec, Any]] = {}
+
+    def ask(self) -> tuple[ModelSpec, int]:
+        for _ in range(self.max_invalid):
+            token, config = self._ask()
+            matrix, ops = config_to_spec(self.space, config)
+            spec = ModelSpec(matrix, ops)
+            if int(matrix.sum()) <= MAX_EDGES and self.nb.is_valid(spec):
+                self._tokens[id(spec)] = (spec, token)
+                return spec, self.epochs
+            self.invalid += 1
+            self._tell(token, 1.0)
+        msg = f"{self.max_invalid} invalid configurations in a row from the external optimizer"
+        raise RuntimeError(msg)
+
+    def tell(self, cell: ModelSpec, epochs: int, result: Mapping[str, Any]) -> None:
+        # The simulator hands back the very spec object asked, so its identity finds the trial.
+        _, token = self._tokens.pop(id(cell))
+        self._tell(token, 1.0 - float(result["validation_accuracy"]))
+
+
+class OptunaOptimizer(ExternalOptimizer):
+    """Optuna (the ``hpo`` extra) on space A, B or C through :class:`ExternalOptimizer`.
+
+    Parameters
+    ----------
+    nb : NASBench
+    seed : int, optional
+        Seed of the sampler.
+    space : {"A", "B", "C"}, default "A"
+    sampler : optuna sampler, optional
+        Default ``optuna.samplers.TPESampler(seed=seed)``.
+    """
+
+    def __init__(self, nb: Any, seed: int | None = None, *, space: str = "A", sampler: Any = None, epochs: int = 108):
+        from ..errors import import_optional
+
+        optuna = import_optional("optuna", "hpo", "OptunaOptimizer")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(seed=seed) if sampler is None else sampler
+        self.study = optuna.create_study(direction="minimize", sampler=sampler)
+        parameters = PARAMETERS[space] if space in PARAMETERS else []
+
+        def ask():
+            trial = self.study.ask()
+            config = {}
+            for name, kind, domain in parameters:
+                if kind == "categorical":
+                    config[name] = trial.suggest_categorical(name, list(domain))
+                elif kind == "integer":
+                    config[name] = trial.suggest_int(name, domain[0], domain[1])
+                else:
+                    config[name] = trial.suggest_float(name, domain[0], domain[1])
+            return trial, config
+
+        def tell(trial, value):
+            self.study.tell(trial, value)
+
+        super().__init__(nb, ask, tell, space=space, epochs=epochs, name=f"optuna-{space}")
+
+
+#: ``name -> factory(nb, seed, synchronous=False, n_workers=1)`` of the shipped algorithms (CLI names).
+ALGORITHMS: dict[str, Callable[..., Any]] = {}
+
+
+def make_optimizer(name: str, nb: Any, seed: int | None, *, n_workers: int = 1, synchronous: bool = False) -> Any:
+    """A shipped optimizer by its CLI name.
+
+    Names: ``random`` (colab sampler), ``random-uniform``, ``evolution``,
+    ``local``, ``successive-halving``, ``hyperband``, ``optuna`` (space A,
+    TPE; needs the ``hpo`` extra). ``synchronous=True`` gives the batch
+    version with batch size ``n_workers`` (:class:`Synchronous`; successive
+    halving and Hyperband use their own synchronous schedule).
+
+    Raises
+    ------
+    ValueError
+        Unknown name.
+    """
+    if name in ("successive-halving", "hyperband"):
+        cls = SuccessiveHalving if name == "successive-halving" else Hyperband
+        return cls(nb, seed, asynchronous=not synchronous)
+    factories = {
+        "random": lambda: RandomSearch(nb, seed),
+        "random-uniform": lambda: RandomSearch(nb, seed, sampler="uniform"),
+        "evolution": lambda: RegularizedEvolution(nb, seed),
+        "local": lambda: LocalSearch(nb, seed),
+        "optuna": lambda: OptunaOptimizer(nb, seed),
+    }
+    if name not in factories:
+        msg = f"unknown algorithm {name!r}; known: {sorted([*factories, 'successive-halving', 'hyperband'])}"
+        raise ValueError(msg)
+    optimizer = factories[name]()
+    return Synchronous(optimizer, n_workers) if synchronous else optimizer
+
+
+ALGORITHMS.update(
+    {
+        n: (lambda n: lambda nb, seed, **kw: make_optimizer(n, nb, seed, **kw))(n)
+        for n in ("random", "random-uniform", "evolution", "local", "successive-halving", "hyperband", "optuna")
+    }
+)
