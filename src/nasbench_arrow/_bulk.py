@@ -23,7 +23,7 @@ import numpy as np
 
 from . import layout
 from .constants import AVAILABLE_OPS, MAX_VERTICES
-from .errors import OutOfDomainError
+from .errors import OutOfDomainError, SpecTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -99,7 +99,7 @@ def rows_of(
     tuple
         ``(rows, found, problems, hashes)``: the row of each input (0 where
         not found), whether it was found, the OutOfDomainError message of each
-        invalid spec (by position), and the module hash of each input that is
+        invalid spec (or the SpecTypeError of an input that is neither spec nor hash) by position, and the module hash of each input that is
         not found ("" for an invalid spec), for the KeyError.
 
     Notes
@@ -162,7 +162,11 @@ def rows_of(
             hashes[i] = item
             continue
         else:
-            entry = lookup(item)
+            try:
+                entry = lookup(item)
+            except SpecTypeError as exc:  # neither a spec nor a hash: that row's error
+                problems[i] = exc
+                continue
         if entry[0] is not None:
             problems[i] = entry[0]
         else:
@@ -295,7 +299,10 @@ def query_frame(
     if errors == "raise" and not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         if i in problems:
-            raise OutOfDomainError(problems[i])
+            problem = problems[i]
+            if isinstance(problem, Exception):
+                raise problem
+            raise OutOfDomainError(problem)
         bad = hashes[i]
         raise KeyError(bad.decode("ascii", "replace") if isinstance(bad, bytes) else bad)
 

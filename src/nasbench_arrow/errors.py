@@ -13,12 +13,14 @@ error also derives from it, so callers can catch either::
     │   ├── DatasetFormatError(ValueError)     not a dataset, unknown format version, bad manifest
     │   ├── DatasetCorruptError                missing, truncated or altered data file
     │   └── DatasetExistsError(FileExistsError)   refusing to overwrite
-    └── MissingDependencyError(ImportError)    an optional extra is not installed
+    ├── MissingDependencyError(ImportError)    an optional extra is not installed
+    └── CompatibilityError(ImportError)        nasbench_arrow.compat would shadow a real nasbench
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CompatibilityError",
     "ConversionError",
     "DatasetCorruptError",
     "DatasetError",
@@ -123,6 +125,10 @@ class DatasetExistsError(DatasetError, FileExistsError):
 
 class MissingDependencyError(NASBenchError, ImportError):
     """An optional dependency is needed for this feature."""
+
+
+class CompatibilityError(NASBenchError, ImportError):
+    """``nasbench_arrow.compat.install()`` refused to shadow a real, importable ``nasbench`` package."""
 
 
 def import_optional(module: str, extra: str, feature: str):

@@ -1,0 +1,248 @@
+"""Run code that imports the original ``nasbench`` package, unchanged, on nasbench-arrow.
+
+Pip-installed clients (HPOBench, NNI, NASLib forks, nas_benchmarks) import
+``from nasbench import api`` or ``from nasbench.lib import graph_util,
+model_spec, config``. Two supported ways to run them without editing them:
+
+- from the command line, run the script or module through this one::
+
+      python -m nasbench_arrow.compat run_experiment.py --seed 3
+      python -m nasbench_arrow.compat -m hpobench.benchmarks... [args]
+
+- from your own code, once, before the client is imported::
+
+      import nasbench_arrow.compat
+      nasbench_arrow.compat.install()
+      from nasbench import api          # nasbench_arrow.api
+
+``install()`` puts these names into ``sys.modules``:
+
+==============================  =====================================================
+``nasbench``                    a package holding ``api`` and ``lib``
+``nasbench.api``                :mod:`nasbench_arrow.api` itself (``NASBench``,
+                                ``ModelSpec``, ``OutOfDomainError``, op names)
+``nasbench.lib.graph_util``     the original's functions from :mod:`nasbench_arrow.graph`
+``nasbench.lib.model_spec``     ``ModelSpec``, ``is_upper_triangular``
+``nasbench.lib.config``         ``build_config()`` (the original's defaults)
+``nasbench.lib.base_ops``       op names and ``OP_MAP``'s keys; the TensorFlow layer
+                                classes raise with the install hint (``train`` extra)
+==============================  =====================================================
+
+It never shadows a real ``nasbench`` silently: when one is importable (the
+TensorFlow 1 original installed from source), ``install()`` raises
+:class:`~nasbench_arrow.errors.CompatibilityError` naming where it is, unless
+``replace=True`` is given, which replaces it for this process and says so on
+stderr.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import runpy
+import sys
+import types
+
+from .errors import CompatibilityError, MissingDependencyError
+
+__all__ = ["MODULES", "install", "installed", "main"]
+
+#: The module names ``install()`` provides.
+MODULES = (
+    "nasbench",
+    "nasbench.api",
+    "nasbench.lib",
+    "nasbench.lib.graph_util",
+    "nasbench.lib.model_spec",
+    "nasbench.lib.config",
+    "nasbench.lib.base_ops",
+)
+_MARK = "__nasbench_arrow_compat__"
+
+
+def installed() -> bool:
+    """Whether ``nasbench`` in this process is the compatibility package."""
+    module = sys.modules.get("nasbench")
+    return module is not None and getattr(module, _MARK, False)
+
+
+def _real_nasbench() -> str | None:
+    """Where an importable ``nasbench`` that is not ours lives, or None."""
+    module = sys.modules.get("nasbench")
+    if module is not None:
+        if getattr(module, _MARK, False):
+            return None
+        return getattr(module, "__file__", None) or repr(module)
+    try:
+        spec = importlib.util.find_spec("nasbench")
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    return spec.origin or ", ".join(spec.submodule_search_locations or []) or "an importable 'nasbench'"
+
+
+def _module(name: str, doc: str, **attrs) -> types.ModuleType:
+    module = types.ModuleType(name, doc)
+    module.__dict__.update(attrs)
+    setattr(module, _MARK, True)
+    return module
+
+
+def _base_ops_module() -> types.ModuleType:
+    from . import constants
+
+    def _needs_tensorflow(name: str):
+        def missing(*args, **kwargs):
+            msg = (
+                f"nasbench.lib.base_ops.{name} is a TensorFlow layer of the original; nasbench-arrow "
+                "builds networks in nasbench_arrow.train (TensorFlow 2): pip install 'nasbench-arrow[train]'"
+            )
+            raise MissingDependencyError(msg)
+
+        missing.__name__ = name
+        return missing
+
+    layers = {name: _needs_tensorflow(name) for name in ("Conv3x3BnRelu", "Conv1x1BnRelu", "MaxPool3x3", "BaseOp")}
+    return _module(
+        "nasbench.lib.base_ops",
+        "Op names of the original nasbench.lib.base_ops (its TensorFlow layers are not provided).",
+        VALID_OPERATIONS=list(constants.AVAILABLE_OPS),
+        OP_MAP=dict(layers, **{op: layers[cls] for op, cls in _OP_CLASSES.items()}),
+        **layers,
+    )
+
+
+_OP_CLASSES = {"conv3x3-bn-relu": "Conv3x3BnRelu", "conv1x1-bn-relu": "Conv1x1BnRelu", "maxpool3x3": "MaxPool3x3"}
+
+
+def install(*, replace: bool = False) -> None:
+    """Make ``import nasbench`` / ``nasbench.api`` / ``nasbench.lib.*`` import nasbench-arrow.
+
+    Idempotent. Call it before the client code is imported.
+
+    Parameters
+    ----------
+    replace : bool, default False
+        Replace a real ``nasbench`` that is importable in this environment
+        (printing a line on stderr that says so) instead of refusing.
+
+    Raises
+    ------
+    CompatibilityError
+        A real ``nasbench`` package is importable (or already imported) and
+        ``replace`` is False: the message names where it is.
+    """
+    if installed():
+        return
+    real = _real_nasbench()
+    if real is not None:
+        if not replace:
+            msg = (
+                f"a real 'nasbench' package is importable here ({real}); nasbench_arrow.compat.install() "
+                "will not shadow it silently. Uninstall it, or call install(replace=True) "
+                "(python -m nasbench_arrow.compat --replace ...) to use nasbench-arrow in its place"
+            )
+            raise CompatibilityError(msg)
+        print(f"nasbench-arrow: replacing the real 'nasbench' at {real} for this process", file=sys.stderr)
+        for name in [n for n in sys.modules if n == "nasbench" or n.startswith("nasbench.")]:
+            del sys.modules[name]
+
+    from . import api, constants, graph, model_spec
+
+    graph_util = _module(
+        "nasbench.lib.graph_util",
+        "The original nasbench.lib.graph_util functions, from nasbench_arrow.graph.",
+        gen_is_edge_fn=graph.gen_is_edge_fn,
+        is_full_dag=graph.is_full_dag,
+        num_edges=graph.num_edges,
+        hash_module=graph.hash_module,
+        permute_graph=graph.permute_graph,
+        is_isomorphic=graph.is_isomorphic,
+    )
+    spec_module = _module(
+        "nasbench.lib.model_spec",
+        "The original nasbench.lib.model_spec names, from nasbench_arrow.model_spec.",
+        ModelSpec=model_spec.ModelSpec,
+        is_upper_triangular=graph.is_upper_triangular,
+    )
+    config = _module(
+        "nasbench.lib.config",
+        "The original nasbench.lib.config: build_config() returns the default configuration.",
+        build_config=constants.default_config,
+    )
+    base_ops = _base_ops_module()
+    lib = _module(
+        "nasbench.lib",
+        "nasbench.lib of the original, provided by nasbench-arrow.",
+        graph_util=graph_util,
+        model_spec=spec_module,
+        config=config,
+        base_ops=base_ops,
+        __path__=[],
+    )
+    package = _module(
+        "nasbench",
+        "The original nasbench package's names, provided by nasbench-arrow (nasbench_arrow.compat).",
+        api=api,
+        lib=lib,
+        __path__=[],
+    )
+    sys.modules.update(
+        {
+            "nasbench": package,
+            "nasbench.api": api,
+            "nasbench.lib": lib,
+            "nasbench.lib.graph_util": graph_util,
+            "nasbench.lib.model_spec": spec_module,
+            "nasbench.lib.config": config,
+            "nasbench.lib.base_ops": base_ops,
+        }
+    )
+
+
+_USAGE = """usage: python -m nasbench_arrow.compat [--replace] SCRIPT [ARG ...]
+       python -m nasbench_arrow.compat [--replace] -m MODULE [ARG ...]
+
+Run a script or module written for the original nasbench package, unchanged:
+`from nasbench import api`, `nasbench.lib.graph_util`, ... import nasbench-arrow.
+--replace  use nasbench-arrow even where a real nasbench is installed
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nasbench_arrow.compat [--replace] (SCRIPT | -m MODULE) [ARG ...]``; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    replace = False
+    if args and args[0] == "--replace":
+        replace = True
+        args = args[1:]
+    if not args or args[0] in ("-h", "--help"):
+        stream = sys.stdout if args else sys.stderr
+        stream.write(_USAGE)
+        return 0 if args else 2
+    try:
+        install(replace=replace)
+    except CompatibilityError as exc:
+        print(f"nasbench_arrow.compat: error: {exc}", file=sys.stderr)
+        return 1
+    if args[0] == "-m":
+        if len(args) < 2:
+            sys.stderr.write(_USAGE)
+            return 2
+        sys.argv = [args[1], *args[2:]]
+        runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(args)
+        sys.path.insert(0, _script_dir(args[0]))
+        runpy.run_path(args[0], run_name="__main__")
+    return 0
+
+
+def _script_dir(path: str) -> str:
+    import os
+
+    return os.path.dirname(os.path.abspath(path))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
