@@ -1,8 +1,10 @@
 """Random search on NAS-Bench-101, as in the original colab.
 
-Each step draws a uniformly random valid cell (every upper-triangular edge with
-probability 1/2, interior ops uniform), queries it (one random repeat at 108
-epochs) and keeps the best validation accuracy so far, with the test accuracy
+Each step draws a random valid cell the colab's way (every upper-triangular edge
+with probability 1/2, interior ops uniform, redrawn until valid; this favours
+small cells: ~30% of draws are the seven 2- and 3-vertex cells, see
+``--sampling uniform`` for every cell equally likely), queries it (one random
+repeat at 108 epochs) and keeps the best validation accuracy so far, with the test accuracy
 of that model. A run stops the first time the training time charged exceeds
 the budget (the colab: 5e6 s). Selection never looks at test accuracy.
 

@@ -613,3 +613,43 @@ def test_workflow_modules_export_what_they_define(module):
     for name in mod.__all__:
         assert not name.startswith("_")
         assert getattr(mod, name) is not None
+
+
+# --------------------------------------------------------------------------- sampling: colab vs uniform
+
+
+class _SpaceOnly:
+    """The original API's validity check over the whole space, without a dataset."""
+
+    def __init__(self):
+        from nasbench_arrow.constants import default_config
+
+        self.config = default_config()
+
+    def is_valid(self, spec):
+        return bool(spec.valid_spec) and int(np.sum(spec.matrix)) <= self.config["max_edges"]
+
+
+def test_colab_sampler_draws_small_cells_far_more_than_their_share():
+    """The colab's random_spec (what the docs now say): ~30% of its draws are the 7 cells with 2 or
+    3 vertices, and under 2% have 7 vertices (85% of the space)."""
+    proposer = search.SpecProposer(_SpaceOnly(), random.Random(0))
+    sizes = [len(proposer.random_spec().ops) for _ in range(3000)]
+    small = sum(v <= 3 for v in sizes) / len(sizes)
+    assert 0.25 < small < 0.35
+    assert sum(v == 7 for v in sizes) / len(sizes) < 0.02
+
+
+def test_uniform_sampling_follows_the_dataset(sample_dataset_dir):
+    """sampling="uniform" draws every held cell with equal probability: vertex counts follow the
+    dataset's (2,441 of the sample's 2,532 cells have 5 vertices), unlike the colab's way."""
+    nb = NASBench(sample_dataset_dir)
+    uniform = search.SpecProposer(nb, random.Random(1), num_vertices=5, sampling="uniform")
+    colab = search.SpecProposer(nb, random.Random(1), num_vertices=5)
+    u = [len(uniform.random_spec().ops) for _ in range(2000)]
+    c = [len(colab.random_spec().ops) for _ in range(2000)]
+    assert abs(sum(v == 5 for v in u) / len(u) - 2441 / 2532) < 0.03
+    assert sum(v == 5 for v in c) / len(c) < 0.8
+    assert all(uniform.random_spec().hash_spec(nb.config["available_ops"]) in nb.fixed_statistics for _ in range(50))
+    with pytest.raises(ValueError, match="sampling"):
+        search.SpecProposer(nb, random.Random(0), sampling="even")

@@ -90,6 +90,14 @@ class SpecProposer:
         it returns a random held cell instead, so a search always goes on.
     max_tries : int, default 1000
         See ``only_held``.
+    sampling : {"colab", "uniform"}, default "colab"
+        How :meth:`random_spec` draws. ``"colab"``: a random matrix and random
+        ops, redrawn until valid, exactly as the original colab (and so not
+        uniform over cells: on the full space about 30% of its draws are the
+        single 2-vertex cell or one of the six 3-vertex cells, and fewer than
+        1% are 7-vertex cells, which make up 85% of the space). ``"uniform"``:
+        every cell the dataset holds is equally likely (as
+        ``NASBench.random_specs``). :meth:`mutate` is the colab's either way.
 
     Attributes
     ----------
@@ -107,9 +115,14 @@ class SpecProposer:
         num_vertices: int | None = None,
         only_held: bool = False,
         max_tries: int = 1000,
+        sampling: str = "colab",
     ):
         from .model_spec import ModelSpec
 
+        if sampling not in ("colab", "uniform"):
+            msg = f"sampling must be 'colab' or 'uniform', got {sampling!r}"
+            raise ValueError(msg)
+        self.sampling = sampling
         self._spec_class = ModelSpec
         self.nb = nb
         self.rng = rng
@@ -135,12 +148,21 @@ class SpecProposer:
         return True
 
     def random_spec(self) -> ModelSpec:
-        """A uniformly random valid cell: each upper-triangular edge with probability 1/2, ops uniform.
+        """A random valid cell, drawn the colab's way (default) or uniformly over the dataset's cells.
 
-        With ``only_held``: a cell drawn uniformly among those the dataset holds.
+        The colab's way: each upper-triangular edge of a ``num_vertices`` matrix
+        with probability 1/2 and each interior op uniform, redrawn until the
+        pruned cell is valid. That is uniform over *matrices*, not over cells:
+        most matrices prune to a small cell, so on the full space about 30% of
+        the draws are the single 2-vertex cell (9.5%) or one of the six 3-vertex
+        cells (20%), and 0.3% are 7-vertex cells, although those are 85% of the
+        423,624 cells (40,000 draws, seed 0).
+
+        With ``sampling="uniform"`` or ``only_held``: a cell drawn uniformly
+        among those the dataset holds.
         """
         rng, n = self.rng, self.num_vertices
-        if self.only_held:
+        if self.only_held or self.sampling == "uniform":
             return self._random_held()
         while True:
             matrix = np.zeros((n, n), dtype=np.int64)
@@ -469,6 +491,14 @@ def example_parser(description: str, *, default_budget: float = COLAB_BUDGET) ->
     p.add_argument("--out", default="search-results", help="output directory (default ./search-results)")
     p.add_argument("--cache-dir", help="where the built-in sample is built (default ~/.cache/nasbench-arrow)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
+    p.add_argument("--log-x", action="store_true", help="logarithmic time axis in the PNG")
+    p.add_argument(
+        "--sampling",
+        choices=["colab", "uniform"],
+        default="colab",
+        help="random cells the colab's way (random matrices kept when valid: small cells are drawn far "
+        "more often than their share) or uniformly over the dataset's cells (default colab)",
+    )
     return p
 
 
@@ -512,7 +542,13 @@ def run_example(
         if shape is None:
             shape = is_complete_space(nb)
         complete, largest = shape
-        proposer = SpecProposer(nb, random.Random(f"{seed}:proposals"), num_vertices=largest, only_held=not complete)
+        proposer = SpecProposer(
+            nb,
+            random.Random(f"{seed}:proposals"),
+            num_vertices=largest,
+            only_held=not complete,
+            sampling=getattr(args, "sampling", "colab"),
+        )
         recorder = algorithm(nb, proposer, budget=args.budget, max_queries=args.max_queries, **(algorithm_kwargs or {}))
         frames.append(recorder.to_polars(name, seed))
         ledgers.append(nb.ledger.to_polars().with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed")))
@@ -535,7 +571,8 @@ def run_example(
     if not args.no_plot:
         from . import plot
 
-        paths["plot"] = plot.save(plot.trajectories(summary), out / f"{name}.png")
+        fig = plot.trajectories(summary, log_x=getattr(args, "log_x", False))
+        paths["plot"] = plot.save(fig, out / f"{name}.png")
     for key, path in paths.items():
         print(f"wrote {key}: {path}", file=stream)
     return paths
