@@ -3,7 +3,8 @@
 Exit status: 0 when a complete, verified dataset is in place; 1 for bad
 input data or an unusable output path (one line on stderr, starting
 ``nasbench-convert: error:``); 2 for usage errors; 130 when interrupted.
-In every non-zero case OUT_DIR is left as it was.
+In every non-zero case OUT_DIR is left as it was, except an interrupt that
+comes once the new dataset is in place, which the message then says.
 """
 
 from __future__ import annotations
@@ -115,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an existing dataset at OUT_DIR (only once the new one is complete)",
     )
+    p.add_argument(
+        "--delete-foreign",
+        action="store_true",
+        help=(
+            "with --overwrite: also delete files in OUT_DIR that are not part of the dataset "
+            "(without it such files make the replacement refuse; the source is never deleted)"
+        ),
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display and no summary")
     p.add_argument(
         "--expect-sha256",
@@ -159,15 +168,26 @@ def _summary(manifest, out_dir: str, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message of an error as one line (an OSError without its ``[Errno n]`` prefix)."""
+    if isinstance(exc, OSError) and type(exc).__str__ is OSError.__str__ and exc.strerror:
+        text = exc.strerror + (f": {exc.filename!r}" if exc.filename else "")
+    else:
+        text = str(exc)
+    return " ".join(text.split())
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
 def main(argv=None) -> int:
     """Run ``nasbench-convert``; return the exit status."""
-    from .pipeline import convert
+    from .pipeline import ConversionInterrupted, convert
 
     args = build_parser().parse_args(argv)
+    if args.delete_foreign and not args.overwrite:
+        build_parser().error("--delete-foreign only makes sense with --overwrite")
     progress = None
     if not args.quiet and sys.stderr.isatty():
         progress = ProgressLine(sys.stderr)
@@ -182,16 +202,22 @@ def main(argv=None) -> int:
             expected_sha256=args.expect_sha256,
             allow_incomplete=args.allow_incomplete,
             workers=args.workers,
+            delete_foreign=args.delete_foreign,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if progress is not None:
             progress.close()
-        print(f"{PROG}: interrupted; {args.out_dir} was left as it was", file=sys.stderr)
+        if isinstance(exc, ConversionInterrupted):
+            where = exc.on_disk
+        else:  # before convert() took charge of OUT_DIR
+            where = f"{args.out_dir!r} was left as it was"
+        print(f"{PROG}: interrupted; {where}", file=sys.stderr)
         return 130
     except (ConversionError, DatasetExistsError, NASBenchError, OSError, ValueError) as exc:
         if progress is not None:
             progress.close()
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        message = getattr(exc, "cli_message", None) or _one_line(exc)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -44,10 +44,19 @@ import numpy as np
 
 from nasbench_arrow import constants, layout
 from nasbench_arrow._version import __version__
-from nasbench_arrow.errors import ConversionError, DatasetExistsError
+from nasbench_arrow.errors import ConversionError, DatasetExistsError, NASBenchError
 from nasbench_arrow.manifest import Manifest, schema_as_list
 
-__all__ = ["OLD_MARKER", "TMP_MARKER", "Progress", "convert", "run_part"]
+__all__ = [
+    "OLD_MARKER",
+    "TMP_MARKER",
+    "ConversionInterrupted",
+    "OutOfSpaceError",
+    "OutputError",
+    "Progress",
+    "convert",
+    "run_part",
+]
 
 #: Infix of the temporary directory a conversion writes into (beside OUT_DIR).
 TMP_MARKER = ".nasbench-convert-tmp-"
@@ -60,6 +69,89 @@ PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 MAX_DEFAULT_WORKERS = 4
 _SCAN_WINDOW = 1 << 20  # bytes searched for a record boundary after a split point
 _HEADER = struct.Struct("<QI")
+
+
+class OutputError(NASBenchError, OSError):
+    """OUT_DIR (or the temporary directory beside it) cannot be created or written.
+
+    An ``OSError`` (``errno`` kept) whose message names OUT_DIR and the
+    problem in one line, without the internal temporary names.
+    """
+
+    def __init__(self, message: str, errno_: int | None = None):
+        super().__init__(errno_, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class OutOfSpaceError(OutputError):
+    """The file system of OUT_DIR filled up during the conversion (ENOSPC / EDQUOT)."""
+
+
+class ConversionInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during :func:`convert`; ``on_disk`` says what OUT_DIR holds now."""
+
+    def __init__(self, on_disk: str):
+        super().__init__(on_disk)
+        self.on_disk = on_disk
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _sibling(out: Path, marker: str) -> Path:
+    """``.<OUT_DIR name><marker><pid>`` beside OUT_DIR, shortened to fit the file name limit.
+
+    A long OUT_DIR name keeps its start and gets ``~`` plus 8 hex digits of
+    its SHA-1, so two long names that share a start still differ.
+    """
+    tail = f"{marker}{os.getpid()}"
+    name = f".{out.name}{tail}"
+    limit = _name_max(out.parent if out.parent.is_dir() else Path("."))
+    if len(os.fsencode(name)) <= limit:
+        return out.parent / name
+    digest = hashlib.sha1(os.fsencode(out.name)).hexdigest()[:8]
+    keep = out.name
+    while keep and len(os.fsencode(f".{keep}~{digest}{tail}")) > limit:
+        keep = keep[:-1]
+    return out.parent / f".{keep}~{digest}{tail}"
+
+
+class _DeferInterrupts:
+    """Hold Ctrl-C and SIGTERM back during a step that must not be cut (the final rename).
+
+    Only in the main thread (where Python runs signal handlers). A signal
+    that arrives meanwhile is delivered, through the handler that was in
+    place, as soon as the step is over.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self):
+        self.pending: list[int] = []
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self._SIGNALS:
+                self.saved[sig] = signal.signal(sig, lambda signum, _f: self.pending.append(signum))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        for signum in self.pending[:1]:
+            handler = self.saved[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 @dataclass(frozen=True)
@@ -95,9 +187,39 @@ class Progress:
 _SHARED = None
 
 
-def _init_worker(shared) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker process end when the converter (``parent``) ends, even by SIGKILL.
+
+    Linux: the kernel sends SIGKILL to this process when the parent dies
+    (``prctl(PR_SET_PDEATHSIG)``). Everywhere: a daemon thread checks every
+    half second that the parent is still ours and exits otherwise (the
+    fallback where prctl is missing, and a guard for the moment before it was
+    set).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="nasbench-convert-watchdog", daemon=True).start()
+
+
+def _init_worker(shared, parent: int | None = None) -> None:
     global _SHARED
     _SHARED = shared
+    if parent is not None:
+        _die_with_parent(parent)
     # Ctrl-C goes to the whole process group; the parent decides and tells
     # the workers to stop through the abort flag.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -365,31 +487,116 @@ class _Hasher(threading.Thread):
 # ----------------------------------------------------------------------------- target handling
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
-    """Refuse an existing OUT_DIR unless asked (and then only a dataset or an empty directory)."""
+def _exists_error(api: str, cli: str) -> DatasetExistsError:
+    """A DatasetExistsError whose message speaks Python; ``cli_message`` speaks command line."""
+    exc = DatasetExistsError(api)
+    exc.cli_message = cli
+    return exc
+
+
+def _dataset_entries() -> frozenset[str]:
+    """Relative POSIX paths a converted dataset consists of (files and their directories)."""
+    files = {layout.MANIFEST_NAME}
+    for table in (layout.CELLS_DIR, layout.RUNS_DIR):
+        files.add(table)
+        for b in layout.BUCKETS:
+            rel = layout.data_file(table, b)
+            files.add(rel)
+            files.add(rel.rsplit("/", 1)[0])
+    files.add(layout.INDEX_DIR)
+    files |= {f"{layout.INDEX_DIR}/{name}" for name in layout.INDEX_FILES.values()}
+    return frozenset(files)
+
+
+def _foreign_entries(out: Path, source_id: tuple[int, int] | None) -> tuple[list[str], bool]:
+    """Entries of ``out`` that are not part of a dataset; and whether the source is inside it."""
+    ours = _dataset_entries()
+    foreign: list[str] = []
+    has_source = False
+    for dirpath, dirnames, filenames in os.walk(out):
+        rel_dir = Path(dirpath).relative_to(out).as_posix()
+        for entry in [*dirnames, *filenames]:
+            rel = entry if rel_dir == "." else f"{rel_dir}/{entry}"
+            try:
+                st = os.lstat(os.path.join(dirpath, entry))
+            except OSError:
+                continue
+            if source_id is not None and (st.st_dev, st.st_ino) == source_id:
+                has_source = True
+            if rel not in ours:
+                foreign.append(rel)
+                if entry in dirnames:
+                    dirnames.remove(entry)  # all of it is foreign; the source may be inside
+                    for sub, _d, names in os.walk(os.path.join(dirpath, entry)):
+                        for n in names:
+                            try:
+                                st = os.lstat(os.path.join(sub, n))
+                            except OSError:
+                                continue
+                            if source_id is not None and (st.st_dev, st.st_ino) == source_id:
+                                has_source = True
+    return sorted(foreign), has_source
+
+
+def _names(entries: list[str], limit: int = 5) -> str:
+    shown = ", ".join(entries[:limit])
+    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
+
+
+def _check_target(
+    out: Path,
+    overwrite: bool,
+    delete_foreign: bool = False,
+    source_id: tuple[int, int] | None = None,
+) -> None:
+    """Refuse an existing OUT_DIR unless it may be replaced.
+
+    It may when it is an empty directory, or when ``overwrite`` is set and it
+    is a dataset holding nothing but dataset files (or ``delete_foreign`` is
+    set as well). A directory holding the source itself is never replaced.
+    """
     if not os.path.lexists(out):
         return
+    where = str(out)
     if out.is_dir() and not out.is_symlink():
         if not any(out.iterdir()):
             return  # an empty directory is replaced without asking
         is_dataset = (out / layout.MANIFEST_NAME).is_file()
-        if not overwrite:
-            what = "a converted dataset" if is_dataset else "a non-empty directory"
-            msg = (
-                f"output directory {str(out)!r} already exists ({what}); pass overwrite=True "
-                "(--overwrite) to replace it, or choose another OUT_DIR"
-            )
-            raise DatasetExistsError(msg)
         if not is_dataset:
             msg = (
-                f"refusing to replace {str(out)!r}: it is a non-empty directory without "
-                f"{layout.MANIFEST_NAME}, not a nasbench-arrow dataset; remove it yourself or "
-                "choose another OUT_DIR"
+                f"output directory {where!r} already exists and is not a nasbench-arrow dataset "
+                f"(no {layout.MANIFEST_NAME}), so it is never replaced; choose another OUT_DIR "
+                "(a new or empty directory)"
             )
-            raise DatasetExistsError(msg)
+            raise _exists_error(msg, msg)
+        if not overwrite:
+            raise _exists_error(
+                f"output directory {where!r} already holds a converted dataset; pass "
+                "overwrite=True to replace it, or choose another OUT_DIR",
+                f"output directory {where!r} already holds a converted dataset; add --overwrite "
+                "to replace it, or choose another OUT_DIR",
+            )
+        foreign, has_source = _foreign_entries(out, source_id)
+        if has_source:
+            msg = (
+                f"refusing to replace {where!r}: the source file is inside it and would be "
+                "deleted with the old dataset; move the source out of OUT_DIR, or choose "
+                "another OUT_DIR"
+            )
+            raise _exists_error(msg, msg)
+        if foreign and not delete_foreign:
+            what = f"{len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'}"
+            head = (
+                f"refusing to replace {where!r}: it holds {what} that the dataset does not "
+                f"list ({_names(foreign)}); move them out"
+            )
+            raise _exists_error(
+                head + ", or pass delete_foreign=True to delete them with the old dataset",
+                head + ", or add --delete-foreign to delete them with the old dataset",
+            )
         return
-    msg = f"output path {str(out)!r} exists and is not a directory; choose another OUT_DIR"
-    raise DatasetExistsError(msg)
+    msg = f"output path {where!r} exists and is not a directory; choose another OUT_DIR"
+    raise _exists_error(msg, msg)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -421,7 +628,13 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
-def _install(tmp: Path, out: Path, overwrite: bool) -> None:
+def _install(
+    tmp: Path,
+    out: Path,
+    overwrite: bool,
+    delete_foreign: bool = False,
+    source_id: tuple[int, int] | None = None,
+) -> None:
     """Put the finished ``tmp`` at ``out``; an old dataset goes only once the new one is there.
 
     Replacing a dataset swaps the two directories atomically where the OS can
@@ -431,9 +644,10 @@ def _install(tmp: Path, out: Path, overwrite: bool) -> None:
     from .writer import fsync_path
 
     parent = out.parent
-    old = parent / f".{out.name}{OLD_MARKER}{os.getpid()}"
+    old = _sibling(out, OLD_MARKER)
     if os.path.lexists(out):
-        _check_target(out, overwrite)  # it may have appeared while we converted
+        # It may have appeared, or gained files, while we converted.
+        _check_target(out, overwrite, delete_foreign, source_id)
         if out.is_dir() and any(out.iterdir()):
             if _exchange(tmp, out):
                 # ``tmp`` now holds the old dataset: name it so, then delete it.
@@ -452,6 +666,42 @@ def _install(tmp: Path, out: Path, overwrite: bool) -> None:
             return
     os.rename(tmp, out)  # atomic; replaces an empty directory
     fsync_path(parent)
+
+
+def _is_out_of_space(exc: BaseException) -> bool:
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    # pyarrow's IO errors carry the errno only in their text.
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def _out_of_space(exc: BaseException, tmp: Path, out: Path, size: int) -> OutOfSpaceError | None:
+    """The one-line error for a full disk, naming the file and the free space needed; else None."""
+    if not _is_out_of_space(exc):
+        return None
+    filename = getattr(exc, "filename", None)
+    if filename:
+        try:
+            what = Path(filename).relative_to(tmp).as_posix()
+            what = f"{what} of the new dataset"
+        except ValueError:
+            what = str(filename)
+    else:
+        what = "the new dataset"
+    try:
+        free = shutil.disk_usage(out.parent).free
+    except OSError:
+        free = None
+    # Peak use: the spilled records (~0.45 x the source) plus the dataset (~0.3 x).
+    need = int(0.8 * size) + (16 << 20)
+    have = f"; {free / 1e6:,.0f} MB are free now" if free is not None else ""
+    msg = (
+        f"no space left on the device of {str(out.parent)!r} while writing {what}: a conversion "
+        f"of this source needs about {need / 1e6:,.0f} MB free there{have}; the partial output "
+        "was removed and OUT_DIR left as it was"
+    )
+    return OutOfSpaceError(msg, errno.ENOSPC)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -507,6 +757,7 @@ def convert(
     workers: int | None = None,
     block_size: int | None = None,
     verify_crc: bool = True,
+    delete_foreign: bool = False,
 ) -> Manifest:
     """Convert an official NAS-Bench-101 tfrecord into a nasbench-arrow dataset.
 
@@ -580,7 +831,8 @@ def convert(
         msg = f"source {str(src)!r} {what}; pass the official .tfrecord file"
         raise FileNotFoundError(msg)
     out = Path(os.path.abspath(os.fspath(out_dir)))
-    _check_target(out, overwrite)
+    st_src = src.stat()
+    _check_target(out, overwrite, delete_foreign, (st_src.st_dev, st_src.st_ino))
     # The source is opened once: the hasher reads this descriptor and every
     # worker opens the very same file through it, so the bytes checksummed,
     # the bytes framed and the size recorded are the same bytes. Any change
@@ -602,6 +854,7 @@ def convert(
             overwrite=overwrite, quiet=quiet, progress=progress,
             expected_sha256=expected_sha256, allow_incomplete=allow_incomplete,
             workers=workers, block_size=block_size, verify_crc=verify_crc,
+            delete_foreign=delete_foreign,
         )
     finally:
         os.close(fd)
@@ -629,6 +882,7 @@ def _convert_open(
     workers,
     block_size,
     verify_crc,
+    delete_foreign,
 ) -> Manifest:
     """:func:`convert` once the source is open (``fd``) and the arguments are checked."""
     size = identity[2]
@@ -643,12 +897,21 @@ def _convert_open(
 
         progress = ProgressLine()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}{TMP_MARKER}{os.getpid()}"
-    if os.path.lexists(tmp):
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = _sibling(out, TMP_MARKER)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(tmp):
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        msg = (
+            f"cannot create the output directory {str(out)!r}: {str(out.parent)!r} does not "
+            f"accept a new directory ({why}); choose an OUT_DIR on a writable file system"
+        )
+        raise OutputError(msg, exc.errno) from None
     work = tmp / "_work"
+    installed = False
     hasher = _Hasher(fd)
     pool = None
     shared = None
@@ -659,7 +922,10 @@ def _convert_open(
             ctx = multiprocessing.get_context("spawn")
             shared = ctx.RawArray("q", 1 + 2 * len(plan))
             pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(shared,)
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(shared, os.getpid()),
             )
         else:
             shared = [0] * (1 + 2 * len(plan))
@@ -819,9 +1085,33 @@ def _convert_open(
         _fsync_tree(tmp)
         # Last look: every byte has been read, so a change from here on cannot matter.
         _check_unchanged(fd, identity, name)
-        _install(tmp, out, overwrite)
+        with _DeferInterrupts():
+            _install(tmp, out, overwrite, delete_foreign, (identity[0], identity[1]))
+            installed = True
         report("done", len(buckets))
         return manifest
+    except KeyboardInterrupt as exc:
+        if shared is not None:
+            shared[0] = 1
+        if isinstance(exc, ConversionInterrupted):
+            raise
+        if installed:
+            on_disk = (
+                f"{str(out)!r} holds the new dataset: the conversion had finished when it was "
+                "interrupted"
+            )
+        elif overwrite and os.path.isdir(out):
+            on_disk = f"{str(out)!r} still holds the old dataset, unchanged"
+        else:
+            on_disk = f"{str(out)!r} was left as it was"
+        raise ConversionInterrupted(on_disk) from None
+    except OSError as exc:
+        if shared is not None:
+            shared[0] = 1
+        space = _out_of_space(exc, tmp, out, size)
+        if space is not None:
+            raise space from None
+        raise
     except BaseException:
         if shared is not None:
             shared[0] = 1
