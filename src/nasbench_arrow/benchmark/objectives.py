@@ -266,7 +266,7 @@ class NASCifar10:
                 raise ValueError(msg)
             return tuple(dict.fromkeys(int(r) for r in run_index))  # drop duplicates, keep order
         msg = f"run_index must be an int, a tuple/list of ints or None, but was {type(run_index).__name__}"
-        raise TypeError(msg)
+        raise ValueError(msg)  # HPOBench raises ValueError here too
 
     def _check_budget(self, budget: Any) -> int:
         if isinstance(budget, Mapping):
@@ -329,7 +329,7 @@ class NASCifar10:
 
         Raises
         ------
-        ValueError, TypeError
+        ValueError
             A budget not in the data, a malformed ``run_index``, a config
             missing a hyperparameter or with a value outside its domain.
         KeyError
