@@ -24,6 +24,7 @@ The files follow :mod:`nasbench_arrow.layout`; the caller
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -166,15 +167,17 @@ class SpillWriter:
         start = 0
         for b in np.flatnonzero(counts).tolist():
             end = start + int(counts[b])
-            self._writer(b).write_batch(batch.slice(start, end - start))
+            with _writing(self.path(b)):
+                self._writer(b).write_batch(batch.slice(start, end - start))
             self.rows[b] += end - start
             start = end
 
     def _writer(self, b: int):
         w = self._writers.get(b)
         if w is None:
-            sink = pa.OSFile(str(self.path(b)), "wb")
-            w = pa.ipc.new_file(sink, SPILL_SCHEMA)
+            with _writing(self.path(b)):
+                sink = pa.OSFile(str(self.path(b)), "wb")
+                w = pa.ipc.new_file(sink, SPILL_SCHEMA)
             self._sinks[b] = sink
             self._writers[b] = w
         return w
@@ -182,8 +185,9 @@ class SpillWriter:
     def close(self) -> dict[int, str]:
         """Finish every file; return ``{bucket number: path}`` of the non-empty ones."""
         for b, w in self._writers.items():
-            w.close()
-            self._sinks[b].close()
+            with _writing(self.path(b)):
+                w.close()
+                self._sinks[b].close()
         return {b: str(self.path(b)) for b in self._writers}
 
 
@@ -419,6 +423,13 @@ def _write_parquet(
     path: Path, table: pa.Table, row_group_size: int, sorting, *, dictionary: bool = True
 ) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _writing(path):
+        _write_table(table, path, row_group_size, sorting, dictionary)
+    fsync_path(path)
+    return {"rows": table.num_rows, **file_checksums(path)}
+
+
+def _write_table(table, path, row_group_size, sorting, dictionary) -> None:
     pq.write_table(
         table,
         path,
@@ -431,8 +442,6 @@ def _write_parquet(
         # (page_checksum_verification) refuse a damaged page instead of decoding it.
         write_page_checksum=True,
     )
-    fsync_path(path)
-    return {"rows": table.num_rows, **file_checksums(path)}
 
 
 def file_metadata(base: dict, table: str, bucket: str, rows: int) -> dict[bytes, bytes]:
@@ -614,17 +623,12 @@ def write_bucket(
     }
     if run_offset is not None:
         for key in ("run_epochs", "run_metrics"):
-            target = np.load(root / layout.INDEX_DIR / layout.INDEX_FILES[key], mmap_mode="r+")
-            if run_offset + n > len(target):
-                msg = f"bucket {name}: {n} runs at row {run_offset} overflow {key} ({len(target)} rows)"
-                raise RuntimeError(msg)
-            target[run_offset : run_offset + n] = index.pop(key)
-            target.flush()
-            del target
+            _write_rows(root / layout.INDEX_DIR / layout.INDEX_FILES[key], run_offset, index.pop(key))
     paths = {}
     for key, arr in index.items():
         p = work / f"{name}-{key}.npy"
-        np.save(p, arr)
+        with _writing(p):
+            np.save(p, arr)
         paths[key] = str(p)
     return {
         "bucket": bucket,
@@ -648,15 +652,108 @@ def _run_specs(nruns: int) -> dict:
     }
 
 
+def _npy_header(shape: tuple, dtype) -> bytes:
+    """The ``.npy`` (format 1.0) header of a C-order array of ``shape`` and ``dtype``."""
+    import io
+
+    buf = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue()
+
+
+def _create_npy(path: Path, shape: tuple, dtype) -> None:
+    """Create a ``.npy`` file of ``shape`` with its data blocks allocated (zeros).
+
+    The space is reserved at once (``posix_fallocate``), so a full disk is an
+    ``OSError`` (ENOSPC) here, never a SIGBUS later: the index is written with
+    plain writes, not through a memory map.
+    """
+    header = _npy_header(shape, dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    with _writing(path), open(path, "wb") as f:
+        f.write(header)
+        f.flush()
+        if nbytes:
+            if hasattr(os, "posix_fallocate"):
+                try:
+                    os.posix_fallocate(f.fileno(), len(header), nbytes)
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                        raise
+                    f.truncate(len(header) + nbytes)
+            else:  # pragma: no cover - not Linux
+                f.truncate(len(header) + nbytes)
+
+
+def _write_rows(path: Path, row: int, values: np.ndarray) -> None:
+    """Write ``values`` (C order) at ``row`` of an existing ``.npy`` array, with ``pwrite``."""
+    with open(path, "rb") as f:
+        major, _minor = np.lib.format.read_magic(f)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(f)
+        start = f.tell()
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    if row + len(values) > shape[0]:
+        msg = f"{path.name}: {len(values)} rows at row {row} overflow the array ({shape[0]} rows)"
+        raise RuntimeError(msg)
+    data = memoryview(np.ascontiguousarray(values, dtype=dtype).reshape(-1).view(np.uint8))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        with _writing(path):
+            pos = start + row * row_bytes
+            while data:
+                n = os.pwrite(fd, data, pos)
+                data = data[n:]
+                pos += n
+    finally:
+        os.close(fd)
+
+
+class _writing:  # noqa: N801 - used as a context manager, like open()
+    """Re-raise a write failure of ``path`` as an ``OSError`` naming it (errno kept).
+
+    pyarrow and numpy report a full disk without the file name (pyarrow
+    without the errno); the converter turns this into its one-line message.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not isinstance(exc, OSError) or getattr(exc, "filename", None):
+            return False
+        code = exc.errno
+        if code is None and "No space left on device" in str(exc):
+            code = errno.ENOSPC
+        if code is None:
+            return False
+        raise OSError(code, os.strerror(code), self.path) from exc
+
+
+def _write_npy(path: Path, parts) -> None:
+    """Write the arrays ``parts`` (same dtype and row shape) one after another as one ``.npy``."""
+    parts = list(parts)
+    rows = sum(len(a) for a in parts)
+    shape = (rows, *parts[0].shape[1:]) if parts else (0,)
+    dtype = parts[0].dtype if parts else np.int64
+    with _writing(path), open(path, "wb") as f:
+        f.write(_npy_header(shape, dtype))
+        for a in parts:
+            f.write(memoryview(np.ascontiguousarray(a).reshape(-1).view(np.uint8)))
+
+
 def create_run_index(root: str | os.PathLike, nruns: int) -> None:
     """Create the run arrays of the query index (zeros), for the buckets to fill in place."""
     directory = Path(root) / layout.INDEX_DIR
     directory.mkdir(parents=True, exist_ok=True)
     for key, (shape, dtype) in _run_specs(nruns).items():
-        out = np.lib.format.open_memmap(
-            directory / layout.INDEX_FILES[key], mode="w+", dtype=dtype, shape=shape
-        )
-        del out
+        _create_npy(directory / layout.INDEX_FILES[key], shape, dtype)
 
 
 def write_index(root: str | os.PathLike, parts: list[dict], ncells: int, nruns: int) -> dict:
@@ -695,28 +792,19 @@ def write_index(root: str | os.PathLike, parts: list[dict], ncells: int, nruns: 
         specs.update(_run_specs(nruns))
     for key, (shape, dtype) in specs.items():
         rel = f"{layout.INDEX_DIR}/{layout.INDEX_FILES[key]}"
-        out = np.lib.format.open_memmap(root / rel, mode="w+", dtype=dtype, shape=shape)
-        pos = 0
-        for part in parts:
-            arr = np.load(part["index"][key], mmap_mode="r")
-            out[pos : pos + len(arr)] = arr
-            pos += len(arr)
-        out.flush()
-        del out
+        arrays = [np.load(part["index"][key], mmap_mode="r") for part in parts]
+        if sum(len(a) for a in arrays) != shape[0]:
+            msg = f"{rel}: the buckets hold {sum(len(a) for a in arrays)} rows, expected {shape[0]}"
+            raise RuntimeError(msg)
+        _write_npy(root / rel, [np.asarray(a, dtype=dtype).reshape(-1, *shape[1:]) for a in arrays])
+        del arrays
         files[rel] = shape[0]
     # run_start: runs of cell i are rows run_start[i] : run_start[i + 1].
     rel = f"{layout.INDEX_DIR}/{layout.INDEX_FILES['run_start']}"
-    out = np.lib.format.open_memmap(root / rel, mode="w+", dtype=np.int64, shape=(ncells + 1,))
-    out[0] = 0
-    pos = 0
-    total = 0
-    for part in parts:
-        counts = np.load(part["index"]["run_count"])
-        out[pos + 1 : pos + 1 + len(counts)] = total + np.cumsum(counts)
-        total += int(counts.sum())
-        pos += len(counts)
-    out.flush()
-    del out
+    counts = np.concatenate(
+        [np.zeros(1, dtype=np.int64)] + [np.load(part["index"]["run_count"]) for part in parts]
+    )
+    _write_npy(root / rel, [np.cumsum(counts, dtype=np.int64)])
     files[rel] = ncells + 1
     files.update(write_canonical_index(root))
     result = {}
@@ -748,7 +836,8 @@ def write_canonical_index(root: str | os.PathLike) -> dict[str, int]:
     order = np.argsort(keys, kind="stable")
     out = {}
     for key, values in (("cell_canon", keys[order]), ("cell_canon_pos", order.astype(np.int32))):
-        np.save(directory / layout.INDEX_FILES[key], values)
+        with _writing(directory / layout.INDEX_FILES[key]):
+            np.save(directory / layout.INDEX_FILES[key], values)
         out[f"{layout.INDEX_DIR}/{layout.INDEX_FILES[key]}"] = len(values)
     return out
 
