@@ -24,6 +24,7 @@ materialising entries only where a value is returned.
 from __future__ import annotations
 
 import copy
+import gc
 import itertools
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import TYPE_CHECKING, Any
@@ -257,7 +258,15 @@ class LazyStatistics(dict):
             self._next_position = position + 1 if position >= 0 else -1
             self._next_row = row + 1
         self._span = span
-        entries = self._build_rows(self._index, rows, order)
+        # Building thousands of dicts at once would set off full garbage collections that
+        # walk every entry built before (quadratic over a pass); none is needed here.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            entries = self._build_rows(self._index, rows, order)
+        finally:
+            if enabled:
+                gc.enable()
         self.touched = True
         setdefault = dict.setdefault
         if self._gone:
@@ -492,28 +501,29 @@ def fixed_entries(index: QueryIndex, rows: np.ndarray) -> list[dict[str, Any]]:
     k = rows.size
     num_vertices = index.cell_num_vertices[rows]
     adjacency = index.cell_adjacency[rows]  # fancy indexing: a writable copy
-    ops = index.cell_ops[rows]
+    ops = index.cell_ops[rows].astype(np.int64)
     params = index.cell_params[rows].tolist()
+    # One integer per op sequence (codes < 256, at most 7 of them) to look its names up once.
+    op_keys = (ops << (8 * np.arange(ops.shape[1], dtype=np.int64))).sum(axis=1).tolist()
+    names_of: dict[int, tuple[str, ...]] = {}
+    for key, code in zip(*np.unique(op_keys, return_index=True)):
+        v = int(num_vertices[code])
+        names_of[int(key)] = tuple(_op_name(c) for c in ops[code, :v].tolist())
     matrices: list[Any] = [None] * k
-    op_lists: list[Any] = [None] * k
-    names = _OP_NAMES
     for v in np.unique(num_vertices).tolist():
         sel = np.flatnonzero(num_vertices == v)
         # One contiguous (n, V, V) block per vertex count; each entry is a (V, V) view of it.
         block = np.ascontiguousarray(adjacency[sel, :v, :v])
-        labels: dict[bytes, tuple[str, ...]] = {}
-        cell_ops = ops[sel, :v]
-        for i, matrix, code in zip(sel.tolist(), block, cell_ops):
+        for i, matrix in zip(sel.tolist(), list(block)):
             matrices[i] = matrix
-            key = code.tobytes()
-            named = labels.get(key)
-            if named is None:
-                named = labels[key] = tuple(names[c] if c < len(names) else f"<op code {c}>" for c in code.tolist())
-            op_lists[i] = list(named)
     return [
-        {"module_adjacency": m, "module_operations": o, "trainable_parameters": p}
-        for m, o, p in zip(matrices, op_lists, params)
+        {"module_adjacency": m, "module_operations": list(names_of[o]), "trainable_parameters": p}
+        for m, o, p in zip(matrices, op_keys, params)
     ]
+
+
+def _op_name(code: int) -> str:
+    return _OP_NAMES[code] if code < len(_OP_NAMES) else f"<op code {code}>"
 
 
 def computed_entries(index: QueryIndex, rows: np.ndarray, run_order: np.ndarray | None) -> list[dict]:
@@ -526,22 +536,26 @@ def computed_entries(index: QueryIndex, rows: np.ndarray, run_order: np.ndarray 
     runs = offsets + np.arange(total, dtype=np.int64)
     if run_order is not None:
         runs = run_order[runs]
-    budgets = index.run_epochs[runs].tolist()
-    values = index.run_metrics[runs].tolist()
-    made = list(map(_run_dict, values))
+    epochs = index.run_epochs[runs]
+    made = list(map(_run_dict, index.run_metrics[runs].tolist()))
+    # Groups of consecutive runs of one cell at one budget (the repeats of that budget).
+    cell_start = np.zeros(total, dtype=bool)
+    cell_start[(np.cumsum(counts) - counts)[counts > 0]] = True
+    group_start = cell_start.copy()
+    group_start[1:] |= epochs[1:] != epochs[:-1]
+    bounds = np.flatnonzero(group_start)
+    group_epochs = epochs[bounds].tolist()
+    ends = np.append(bounds[1:], total).tolist()
+    groups_per_cell = np.add.reduceat(group_start, np.flatnonzero(cell_start)) if total else np.zeros(0, np.int64)
     out = []
-    pos = 0
-    for n in counts.tolist():
-        entry: dict[int, list[dict[str, float]]] = {}
-        for j in range(pos, pos + n):
-            e = budgets[j]
-            bucket = entry.get(e)
-            if bucket is None:
-                entry[e] = [made[j]]
-            else:
-                bucket.append(made[j])
-        out.append(entry)
-        pos += n
+    g = 0
+    bounds_list = bounds.tolist()
+    for n in groups_per_cell.tolist():
+        out.append({group_epochs[k]: made[bounds_list[k] : ends[k]] for k in range(g, g + n)})
+        g += n
+    if len(out) < rows.size:  # cells without runs (possible only in hand-made data)
+        full = iter(out)
+        out = [next(full) if c else {} for c in counts.tolist()]
     return out
 
 
