@@ -7,19 +7,25 @@ survive), and checks that nothing half-written is left at OUT_DIR.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from nasbench_arrow.converters import cellhash, convert, pipeline
+from nasbench_arrow.converters import cellhash, cli, convert, pipeline
 
 from nasbench_arrow import constants, layout
-from nasbench_arrow.errors import ConversionError
+from nasbench_arrow.errors import ConversionError, DatasetExistsError
 from nasbench_arrow.graph import hash_module
+from nasbench_arrow.manifest import read_manifest
 from nasbench_arrow.records import encode_metrics_values, parse_payload, parse_payload_values
 from nasbench_arrow.testing import sample_cells, write_fixture_tfrecord
 from nasbench_arrow.tfrecord import iter_payloads, write_tfrecord
@@ -282,3 +288,265 @@ def test_vectorised_hash_resolves_key_ties_exactly(monkeypatch):
     )
     got = cellhash.hash_cells(adjacency, labels, nv)
     assert [h.decode() for h in got] == [c.module_hash for c in cells]
+
+
+# ----------------------------------------------------------------------------- output safety
+
+
+@pytest.fixture
+def dataset_dir(tmp_path, two_sources):
+    """A converted dataset at tmp_path/ds (of source b)."""
+    ds = tmp_path / "ds"
+    convert(two_sources[1], ds, workers=1)
+    return ds
+
+
+def test_overwrite_refuses_foreign_files_and_names_them(tmp_path, two_sources, dataset_dir):
+    """--overwrite on a dataset directory holding a notes file: refuse, name it, delete nothing."""
+    notes = dataset_dir / "notes.txt"
+    notes.write_text("mine")
+    (dataset_dir / "index" / "extra.npy").write_bytes(b"x")
+    with pytest.raises(DatasetExistsError, match=r"2 entries .*\(index/extra.npy, notes.txt\)"):
+        convert(two_sources[0], dataset_dir, overwrite=True, workers=1)
+    assert notes.read_text() == "mine"
+    assert leftovers(tmp_path) == []
+    # Told explicitly: replaced, foreign files gone with the old dataset.
+    manifest = convert(two_sources[0], dataset_dir, overwrite=True, delete_foreign=True, workers=1)
+    assert manifest.source["name"] == two_sources[0].name
+    assert not notes.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_overwrite_never_deletes_the_source(tmp_path, two_sources, dataset_dir):
+    """``nasbench-convert ds/src.tfrecord ds --overwrite``: refused, even with --delete-foreign."""
+    src = _copy(two_sources[0], dataset_dir / "src.tfrecord")
+    for delete_foreign in (False, True):
+        with pytest.raises(DatasetExistsError, match="the source file is inside it"):
+            convert(src, dataset_dir, overwrite=True, delete_foreign=delete_foreign, workers=1)
+        assert src.read_bytes() == two_sources[0].read_bytes()
+
+
+def test_cli_foreign_files_one_line_cli_words(tmp_path, two_sources, dataset_dir, capsys):
+    (dataset_dir / "notes.txt").write_text("mine")
+    assert cli.main([str(two_sources[0]), str(dataset_dir), "--overwrite", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nasbench-convert: error: ")
+    assert "notes.txt" in err and "--delete-foreign" in err and "=True" not in err
+    assert cli.main([str(two_sources[0]), str(dataset_dir), "--overwrite", "--delete-foreign",
+                     "--quiet"]) == 0
+    assert not (dataset_dir / "notes.txt").exists()
+
+
+def test_cli_never_suggests_what_it_will_refuse(tmp_path, two_sources, dataset_dir, capsys):
+    """Not a dataset: no --overwrite hint (it would refuse); a dataset: the CLI flag, not overwrite=True."""
+    notadataset = tmp_path / "notadataset"
+    notadataset.mkdir()
+    (notadataset / "file.txt").write_text("x")
+    assert cli.main([str(two_sources[0]), str(notadataset)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "overwrite" not in err
+    assert "not a nasbench-arrow dataset" in err
+    assert cli.main([str(two_sources[0]), str(notadataset), "--overwrite"]) == 1
+    assert "overwrite" not in capsys.readouterr().err
+    assert cli.main([str(two_sources[0]), str(dataset_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "overwrite=True" not in err
+
+
+def test_cli_unwritable_parent_names_out_dir_not_the_temp_name(tmp_path, two_sources, capsys):
+    """``nasbench-convert x /proc/newdir``: one line about OUT_DIR, no errno, no temp name."""
+    target = "/proc/newdir" if os.path.isdir("/proc") else str(tmp_path / "f" / "x")
+    if not os.path.isdir("/proc"):
+        (tmp_path / "f").write_text("a file, not a directory")
+    assert cli.main([str(two_sources[0]), target, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nasbench-convert: error: cannot create")
+    assert target in err
+    assert pipeline.TMP_MARKER not in err and "[Errno" not in err
+
+
+def test_long_out_dir_name_fits_the_temp_names(tmp_path, two_sources):
+    """A 240-character OUT_DIR name: the temporary and backup names are shortened to fit."""
+    out = tmp_path / ("d" * 240)
+    convert(two_sources[0], out, workers=1)
+    convert(two_sources[1], out, workers=1, overwrite=True)  # the backup name too
+    assert read_manifest(out).source["name"] == two_sources[1].name
+    assert leftovers(tmp_path) == []
+    tmp = pipeline._sibling(out, pipeline.TMP_MARKER)
+    assert len(tmp.name) <= 255 and pipeline.TMP_MARKER in tmp.name
+    other = pipeline._sibling(tmp_path / ("d" * 239 + "e"), pipeline.TMP_MARKER)
+    assert other.name != tmp.name
+
+
+# ----------------------------------------------------------------------------- full disk
+
+
+def test_full_disk_simulated_is_one_line_naming_the_file(tmp_path, two_sources, monkeypatch):
+    """A write failing as pyarrow reports ENOSPC (no errno): OutOfSpaceError naming the file."""
+    from nasbench_arrow.converters import writer
+
+    def full(table, path, *args):
+        raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(writer, "_write_table", full)
+    out = tmp_path / "out"
+    with pytest.raises(pipeline.OutOfSpaceError) as info:
+        convert(two_sources[0], out, workers=1)
+    msg = str(info.value)
+    assert "\n" not in msg and info.value.errno == errno.ENOSPC
+    assert "cells/bucket=" in msg and "MB free" in msg
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 256 KiB tmpfs (needs root and mount(8)); skipped with the reason otherwise."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+        capture_output=True, text=True,
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_real_tmpfs_cli_exit_1_no_signal_no_leftovers(tmp_path, small_fs):
+    """A real full file system: exit 1 (no SIGBUS), one line naming the file, temp dir removed."""
+    src = write_fixture_tfrecord(
+        tmp_path / "big.tfrecord", sample_cells(300, seed=5), epochs=(4, 12, 36, 108)
+    ).path
+    assert src.stat().st_size > 1 << 20
+    r = subprocess.run(
+        [sys.executable, "-m", "nasbench_arrow.converters.cli", str(src), str(small_fs / "ds"),
+         "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.stderr.count("\n") == 1 and "no space left" in r.stderr
+    assert "MB free" in r.stderr and "of the new dataset" in r.stderr
+    assert os.listdir(small_fs) == []
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+_KILL_HARNESS = """
+import sys, time, os
+from pathlib import Path
+from nasbench_arrow.converters import pipeline
+flag = Path(sys.argv[3])
+wait = pipeline.wait
+def watching(*args, **kwargs):
+    if not flag.exists():
+        time.sleep(0.5)  # the workers are parsing now
+        flag.with_suffix(".tmp").write_text("busy")
+        os.replace(flag.with_suffix(".tmp"), flag)
+    return wait(*args, **kwargs)
+pipeline.wait = watching
+pipeline.convert(sys.argv[1], sys.argv[2], workers=2, block_size=256)
+"""
+
+
+def _workers_of(pid: int) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(k) for k in f.read().split()]
+    out = []
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/cmdline", "rb") as f:
+                if b"spawn_main" in f.read():
+                    out.append(k)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
+def test_kill_9_of_the_converter_takes_its_workers_with_it(tmp_path):
+    """SIGKILL of the converter while its workers parse: they are gone within 2 s."""
+    src = write_fixture_tfrecord(
+        tmp_path / "src.tfrecord", sample_cells(500, seed=6), epochs=(4, 12, 36, 108)
+    ).path
+    flag = tmp_path / "flag"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_HARNESS, str(src), str(tmp_path / "out"), str(flag)]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2
+        proc.kill()
+        proc.wait()
+        gone_by = time.monotonic() + 2.0
+        while any(_alive(w) for w in workers) and time.monotonic() < gone_by:
+            time.sleep(0.05)
+        alive = [w for w in workers if _alive(w)]
+    finally:
+        proc.kill()
+        for w in _workers_of(proc.pid) if proc.poll() is None else []:
+            os.kill(w, signal.SIGKILL)
+    for w in alive:  # clean up before failing
+        os.kill(w, signal.SIGKILL)
+    assert alive == [], "workers outlived the killed converter"
+
+
+def test_sigterm_after_the_new_dataset_is_in_place_says_so(
+    tmp_path, two_sources, dataset_dir, monkeypatch, capsys
+):
+    """SIGTERM in the last moments of --overwrite: the message says what is on disk (the new data)."""
+    install = pipeline._install
+
+    def install_then_term(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-install: held back until it is done
+        return install(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_install", install_then_term)
+    rc = cli.main([str(two_sources[0]), str(dataset_dir), "--overwrite", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert "holds the new dataset" in err and "left as it was" not in err
+    assert read_manifest(dataset_dir).source["name"] == two_sources[0].name
+    assert leftovers(tmp_path) == []
+
+
+def test_sigterm_before_the_install_leaves_the_old_dataset(
+    tmp_path, two_sources, dataset_dir, monkeypatch, capsys
+):
+    def term(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(pipeline, "_fsync_tree", term)
+    rc = cli.main([str(two_sources[0]), str(dataset_dir), "--overwrite", "--quiet"])
+    assert rc == 130
+    assert "still holds the old dataset" in capsys.readouterr().err
+    assert read_manifest(dataset_dir).source["name"] == two_sources[1].name
+    assert leftovers(tmp_path) == []
+
+
+def test_python_m_cli_runs():
+    """``python -m nasbench_arrow.converters.cli`` (how the API converts in a child interpreter)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "nasbench_arrow.converters.cli", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 0 and "OUT_DIR" in r.stdout
