@@ -360,6 +360,7 @@ def test_exported_names():
         [
             "DEFAULT_BLOCK_SIZE",
             "FOOTER_SIZE",
+            "NOT_TFRECORD",
             "HEADER_SIZE",
             "PayloadBlock",
             "TFRecordWriter",
@@ -425,3 +426,37 @@ def test_tensorflow_refuses_what_we_refuse(tf, tmp_path):
             list(tf.data.TFRecordDataset(str(path)))
     with pytest.raises(TFRecordError):
         _read_all(path)
+
+
+# --------------------------------------------------------------------------- not a TFRecord file
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"module_hash,epochs\n0123,108\n" * 20,  # a CSV / text file
+        b"<!DOCTYPE html><html><body>404 Not Found</body></html>\n",  # an error page
+        b"PK\x03\x04" + bytes(200),  # a zip archive
+        b"hello",  # shorter than one header
+    ],
+)
+def test_first_frame_not_tfrecord_says_not_a_tfrecord_file(tmp_path, content):
+    """A file whose very first frame is not TFRecord framing: 'not a TFRecord file', at record 0."""
+    path = tmp_path / "notes.tfrecord"
+    path.write_bytes(content)
+    for read in (_read_all, _read_blocks):
+        with pytest.raises(TFRecordError, match="^.*not a TFRecord file") as info:
+            read(path)
+        assert (info.value.record_index, info.value.byte_offset) == (0, 0)
+
+
+def test_damage_after_the_first_record_is_still_called_corrupt(tmp_path):
+    """A bad header later in the file is damage, not 'not a TFRecord file'."""
+    data = bytearray(_file([b"a" * 10, b"b" * 10]))
+    data[26 + 8] ^= 0xFF  # length CRC of record 1
+    path = tmp_path / "x.tfrecord"
+    path.write_bytes(bytes(data))
+    with pytest.raises(TFRecordError, match="length CRC mismatch.*corrupt") as info:
+        _read_all(path)
+    assert "not a TFRecord file" not in str(info.value)
+    assert info.value.record_index == 1

@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "FOOTER_SIZE",
     "HEADER_SIZE",
+    "NOT_TFRECORD",
     "PayloadBlock",
     "TFRecordWriter",
     "iter_payload_blocks",
@@ -362,12 +363,25 @@ def _iter_raw_blocks(source, verify_crc: bool, block_size: int):
         src.close()
 
 
+#: Start of the message when the very first frame of a file is not TFRecord framing.
+NOT_TFRECORD = "not a TFRecord file"
+
+
 def _length_crc_error(name, index, byte_offset, length, stored) -> TFRecordError:
     computed = masked_crc32c(_LENGTH.pack(length))
-    msg = (
+    detail = (
         f"length CRC mismatch: stored 0x{stored:08x}, computed 0x{computed:08x} for the "
-        f"length field {length}; the file is corrupt"
+        f"length field {length}"
     )
+    if index == 0 and byte_offset == 0:
+        # The very first header is wrong: far more likely another kind of
+        # file (text, HTML error page, archive) than a damaged record.
+        msg = (
+            f"{NOT_TFRECORD}: its first 12 bytes are not a TFRecord record header ({detail}); "
+            "pass the .tfrecord file itself (not an archive, a text file or a web page)"
+        )
+    else:
+        msg = f"{detail}; the file is corrupt"
     return TFRecordError(msg, source=name, record_index=index, byte_offset=byte_offset)
 
 
@@ -398,6 +412,12 @@ def _truncated(name, index, byte_offset, length, available) -> TFRecordError:
 
 def _truncated_at_eof(name, index, byte_offset, tail) -> TFRecordError:
     """Error for trailing bytes at end of file that do not form a whole record."""
+    if len(tail) < HEADER_SIZE and index == 0 and byte_offset == 0:
+        msg = (
+            f"{NOT_TFRECORD}: it holds only {len(tail)} bytes, less than one record header "
+            f"({HEADER_SIZE} bytes)"
+        )
+        return TFRecordError(msg, source=name, record_index=index, byte_offset=byte_offset)
     if len(tail) < HEADER_SIZE:
         msg = (
             f"truncated header: {len(tail)} trailing bytes at end of file, a record header "
