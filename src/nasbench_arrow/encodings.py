@@ -66,6 +66,7 @@ uses them), :func:`edit_distance` and :func:`path_distance` (naszilla's
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -246,36 +247,38 @@ def _pad(adjacency: np.ndarray, ops: np.ndarray, num_vertices: np.ndarray) -> tu
 # --------------------------------------------------------------------------- kernels
 
 
-def _path_bits(adjacency: np.ndarray, ops: np.ndarray, dtype) -> np.ndarray:
-    """``(n, 364)`` path encoding of padded cells.
+def _path_bits(adjacency: np.ndarray, ops: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Set the path bits of padded cells in ``out`` (``(n, 364)``, zeroed, C-contiguous).
 
     A path from the input to the output of an upper-triangular cell visits an
     increasing sequence of interior vertices, so trying all 32 such sequences
     finds every path: a sequence is a path when all its consecutive edges exist.
     """
     n = adjacency.shape[0]
-    out = np.zeros((n, NUM_PATHS), dtype=dtype)
-    digits = _PATH_DIGIT[ops[:, 1 : _V - 1]]  # (n, 5): vertex v at column v - 1
-    rows = np.arange(n)
+    edge = adjacency.astype(bool)
+    digits = _PATH_DIGIT[ops[:, 1 : _V - 1]] + 1  # (n, 5): vertex v at column v - 1
+    flat = out.reshape(-1)
+    base = np.arange(n, dtype=np.int64) * NUM_PATHS
     for chain in _CHAINS:
         hops = (0, *chain, _V - 1)
-        present = adjacency[:, hops[0], hops[1]].astype(bool)
+        present = edge[:, hops[0], hops[1]]
         for a, b in zip(hops[1:-1], hops[2:]):
-            present &= adjacency[:, a, b].astype(bool)
-        if not present.any():
+            present = present & edge[:, a, b]
+        rows = np.flatnonzero(present)
+        if not rows.size:
             continue
-        index = np.zeros(n, dtype=np.int64)
+        index = base[rows]
         for position, v in enumerate(chain):
-            index += 3**position * (digits[:, v - 1] + 1)
-        out[rows[present], index[present]] = 1
+            index += 3**position * digits[rows, v - 1]
+        flat[index] = 1
     return out
 
 
 def _encode_padded(adjacency: np.ndarray, ops: np.ndarray, kind: str, cutoff: int | None, dtype) -> np.ndarray:
     n = adjacency.shape[0]
     if kind in ("path", "trunc_path"):
-        bits = _path_bits(adjacency, ops, dtype)
-        return bits if kind == "path" else np.ascontiguousarray(bits[:, :cutoff])
+        bits = _path_bits(adjacency, ops, np.zeros((n, NUM_PATHS), dtype=np.uint8))
+        return bits if kind == "path" else bits[:, :cutoff]
     upper = adjacency[:, _IU, _JU].astype(dtype)
     interior = ops[:, 1 : _V - 1]
     if kind == "adjacency":
@@ -330,7 +333,16 @@ def encode_arrays(
     """
     cutoff = _check_kind(kind, cutoff)
     n = len(num_vertices)
-    out = np.empty((n, encoding_width(kind, cutoff)), dtype=dtype)
+    width = encoding_width(kind, cutoff)
+    if kind == "path":
+        # Written in place: a (n, 364) temporary per chunk would cost a fresh mapping and its page faults.
+        out = np.zeros((n, width), dtype=dtype)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            adj, codes = _pad(adjacency[start:stop], ops[start:stop], num_vertices[start:stop])
+            _path_bits(adj, codes, out[start:stop])
+        return out
+    out = np.empty((n, width), dtype=dtype)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         adj, codes = _pad(adjacency[start:stop], ops[start:stop], num_vertices[start:stop])
@@ -402,9 +414,20 @@ def gcn_arrays(cells: Iterable[Any]) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- dataset cells
 
 
-def _dataset_rows(nb: Any, hashes: Iterable[str] | None) -> tuple[np.ndarray, list[str] | None]:
+_SOURCE_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _dataset_rows(nb: Any, hashes: Iterable[str] | None) -> tuple[np.ndarray, Any]:
+    """Index rows of the cells asked for (default: all, in ``hash_iterator()`` order) and their hashes."""
     index = nb.dataset.index
-    listed = list(nb.hash_iterator()) if hashes is None else ([hashes] if isinstance(hashes, str) else list(hashes))
+    if hashes is None:
+        # hash_iterator() follows the source file's order, index.source_order(); cached per
+        # index, as listing 423,624 hashes as Python strings would cost more than encoding them.
+        rows = _SOURCE_ROWS.get(index)
+        if rows is None:
+            rows = _SOURCE_ROWS[index] = np.asarray(index.source_order()[0], dtype=np.int64)
+        return rows, None
+    listed = [hashes] if isinstance(hashes, str) else list(hashes)
     rows, found = index.find_many(listed)
     if not found.all():
         missing = listed[int(np.flatnonzero(~found)[0])]
@@ -445,18 +468,16 @@ def encode_dataset(
     cutoff = _check_kind(kind, cutoff)
     rows, _ = _dataset_rows(nb, hashes)
     index = nb.dataset.index
-    order = np.argsort(rows, kind="stable")  # read the mapped arrays in file order
-    sorted_rows = rows[order]
-    out = np.empty((len(rows), encoding_width(kind, cutoff)), dtype=dtype)
-    out[order] = encode_arrays(
-        index.cell_adjacency[sorted_rows],
-        index.cell_ops[sorted_rows],
-        index.cell_num_vertices[sorted_rows],
+    # The cell arrays are small (49 + 7 + 1 bytes a cell), so gathering them in the order asked
+    # costs little and the result is written once, in place.
+    return encode_arrays(
+        index.cell_adjacency[rows],
+        index.cell_ops[rows],
+        index.cell_num_vertices[rows],
         kind,
         cutoff=cutoff,
         dtype=dtype,
     )
-    return out
 
 
 def encode_frame(
@@ -484,10 +505,13 @@ def encode_frame(
     import polars as pl
 
     cutoff = _check_kind(kind, cutoff)
-    rows, listed = _dataset_rows(nb, hashes)
-    values = encode_dataset(nb, kind, listed, cutoff=cutoff, dtype=dtype)
-    column = pl.Series(name or kind, values)
-    return pl.DataFrame({"module_hash": pl.Series(listed, dtype=pl.String), column.name: column})
+    rows, _ = _dataset_rows(nb, hashes)
+    index = nb.dataset.index
+    values = encode_arrays(
+        index.cell_adjacency[rows], index.cell_ops[rows], index.cell_num_vertices[rows], kind, cutoff=cutoff, dtype=dtype
+    )
+    module_hash = pl.Series("module_hash", index.cell_hash[rows]).cast(pl.String)
+    return pl.DataFrame([module_hash, pl.Series(name or kind, values)])
 
 
 # --------------------------------------------------------------------------- distances
