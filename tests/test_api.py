@@ -425,9 +425,9 @@ def test_spec_cache_resolves_each_spec_once(converted_fixture, monkeypatch):
         calls.append(1)
         return original(self, canonical_ops)
 
-    def counting_key(rows, labels):
+    def counting_key(flat, labeling, num_vertices):
         keys.append(1)
-        return original_key(rows, labels)
+        return original_key(flat, labeling, num_vertices)
 
     monkeypatch.setattr(ModelSpec, "hash_spec", counting)
     monkeypatch.setattr(layout, "canonical_key", counting_key)

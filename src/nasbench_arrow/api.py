@@ -117,8 +117,12 @@ _UNPICKLED = (
     "_fixed",
     "_computed",
 )
+# Cells whose run values query() keeps (about 1 kB each with 12 runs).
+_CELL_CACHE_MAX = 1 << 16
 # Interior op -> label of the canonical key (its index in AVAILABLE_OPS).
 _LABEL_OF = {op: i for i, op in enumerate(AVAILABLE_OPS)}
+# Interior ops tuple -> its labeling as a base-3 number (see layout.canonical_key); filled on use.
+_LABELINGS: dict[tuple, int] = {}
 
 RngOption = Literal["private", "global"] | random.Random
 
@@ -338,18 +342,16 @@ class NASBench:
             run = computed_stat[epochs][sampled]  # KeyError / IndexError, as the original
             metrics = [run[prefix + name] for name in _bulk.QUERY_METRICS]
         else:
-            budgets = info[5]
-            where = budgets.get(epochs)
-            present = 0 if where is None else where[1]
+            runs = info[4].get(epochs)
+            present = 0 if runs is None else len(runs)
             sampled = self._draw(present) if repeat is None else self._check_repeat(repeat)
-            if where is None:
+            if runs is None:
                 raise KeyError(epochs)
             if sampled >= present:
                 msg = f"repeat {sampled} is not in the data: cell {module_hash} has {present} repeats at {epochs} epochs"
                 raise IndexError(msg)
-            values = self._index.run_values(info[4] + where[0] + sampled)
             offset = _bulk.HALFWAY if stop_halfway else _bulk.FINAL
-            metrics = values[offset : offset + 4]
+            metrics = runs[sampled][offset : offset + 4]
         if fixed_dict:
             data = {
                 "module_adjacency": copy_value(fixed_stat["module_adjacency"]),
@@ -395,16 +397,23 @@ class NASBench:
             )
 
     def _cell_info(self, row: int) -> tuple:
-        """``(hash, matrix, ops, params, first run, {epochs: (offset, repeats)})`` of a cell row, cached."""
+        """``(hash, matrix, ops, params, {epochs: [run values per repeat]})`` of a cell row, cached.
+
+        The run values (``layout.INDEX_RUN_COLUMNS``) of the cell are read in
+        one ``pread``, so a repeated query of a cell touches no file at all.
+        """
         index = self._index
         matrix, ops, params = index.cell(row)
         start, stop = index.runs_of(row)
-        budgets: dict[int, tuple[int, int]] = {}
-        for k, e in enumerate(index.run_budgets(start, stop)):
-            where = budgets.get(e)
-            budgets[e] = (k, 1) if where is None else (where[0], where[1] + 1)
-        info = (index.hash_at(row), matrix, tuple(ops), params, start, budgets)
-        if len(self._cells) >= _bulk.HASH_CACHE_MAX:
+        budgets: dict[int, list[tuple[float, ...]]] = {}
+        for e, values in zip(index.run_budgets(start, stop), index.run_block(start, stop)):
+            runs = budgets.get(e)
+            if runs is None:
+                budgets[e] = [values]
+            else:
+                runs.append(values)
+        info = (index.hash_at(row), matrix, tuple(ops), params, budgets)
+        if len(self._cells) >= _CELL_CACHE_MAX:
             self._cells.clear()
         self._cells[row] = info
         return info
@@ -606,14 +615,17 @@ class NASBench:
         v = len(ops)
         if matrix.shape != (v, v) or not 2 <= v <= MAX_VERTICES:
             return None
-        labels = [_LABEL_OF.get(op) for op in ops[1:-1]]
-        if None in labels:
-            return None
-        rows = matrix.tolist()
-        for r in rows:
-            if r.count(0) + r.count(1) != v:  # other values hash by their value: leave it to MD5
+        interior = tuple(ops[1:-1])
+        labeling = _LABELINGS.get(interior)
+        if labeling is None:
+            labels = [_LABEL_OF.get(op) for op in interior]
+            if None in labels:
                 return None
-        key = layout.canonical_key(rows, labels)
+            labeling = _LABELINGS[interior] = sum(label * 3**k for k, label in enumerate(labels))
+        flat = matrix.ravel().tolist()
+        if flat.count(0) + flat.count(1) != len(flat):  # other values hash by their value: leave it to MD5
+            return None
+        key = layout.canonical_key(flat, labeling, v)
         if key < 0:
             return None
         index = self._index
@@ -891,10 +903,11 @@ class NASBench:
     def _current_cache(self) -> dict[tuple, list]:
         """The spec cache, emptied first when ``config`` (ops, limits) changed since it was filled."""
         config = self.config
-        signature = (config["module_vertices"], config["max_edges"], tuple(config["available_ops"]))
+        signature = (config["module_vertices"], config["max_edges"], config["available_ops"])
         if signature != self._cache_config:
             self._spec_cache.clear()
-            self._cache_config = signature
+            # A copy of the op list: an in-place edit of config's list must show as a change.
+            self._cache_config = (signature[0], signature[1], list(signature[2]))
             # The canonical key encodes labels as indexes in AVAILABLE_OPS, as stored;
             # another op list hashes specs differently, so then every spec is hashed.
             self._canonical_ok = list(signature[2]) == list(AVAILABLE_OPS)
@@ -1012,13 +1025,16 @@ _NOT_A_SPEC = object()
 
 def _valid_flag(model_spec: Any) -> bool:
     """``model_spec.valid_spec``; SpecTypeError for an object that is not a spec."""
-    valid = getattr(model_spec, "valid_spec", _NOT_A_SPEC)
-    if valid is _NOT_A_SPEC or not hasattr(model_spec, "matrix") or not hasattr(model_spec, "ops"):
+    try:
+        valid = model_spec.valid_spec
+        model_spec.matrix  # noqa: B018 - a spec has both; checked here for the typed error
+        model_spec.ops  # noqa: B018
+    except AttributeError:
         msg = (
             f"expected a ModelSpec (nasbench_arrow.api.ModelSpec(matrix, ops)), got {type(model_spec).__name__} "
             f"{_short_repr(model_spec)}; to look up a module hash use get_metrics_from_hash or query_many"
         )
-        raise SpecTypeError(msg)
+        raise SpecTypeError(msg) from None
     return bool(valid)
 
 

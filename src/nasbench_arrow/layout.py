@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 
 import numpy as np
 import pyarrow as pa
@@ -269,39 +270,53 @@ def canonical_keys(adjacency: np.ndarray, labels: np.ndarray, num_vertices: int)
     return out
 
 
-def canonical_key(rows: list, labels: list) -> int:
-    """:func:`canonical_keys` of one cell given as Python lists (a few microseconds).
+@functools.lru_cache(maxsize=8)
+def _single_key_tables(v: int) -> tuple:
+    """Per-V tables of :func:`canonical_key`, as Python containers (no numpy view per look-up).
+
+    Returns the flat positions of the upper slots and of the lower triangle
+    (diagonal included) as ``itemgetter``s, a dict from a group's 7-tuple of
+    0/1 values to its pattern number, the edge-term rows ``[group][pattern] ->
+    (P,) int64`` and the label-term rows ``[labeling] -> (P,) int64``.
+    """
+    upper, _place, edge, label_codes = _canon_tables(v)
+    slots = [int(i) * v + int(j) for i, j in zip(*upper)]
+    lower = [i * v + j for i in range(v) for j in range(i + 1)]
+    groups = len(edge)
+    patterns = {bits: sum(b << k for k, b in enumerate(bits)) for bits in itertools.product((0, 1), repeat=_GROUP_BITS)}
+    edge_rows = [[edge[g, p].copy() for p in range(1 << _GROUP_BITS)] for g in range(groups)]
+    label_rows = [label_codes[t].copy() for t in range(len(label_codes))]
+    return slots, operator.itemgetter(*lower), patterns, edge_rows, label_rows
+
+
+def canonical_key(flat: list, labeling: int, num_vertices: int) -> int:
+    """:func:`canonical_keys` of one cell given as a flat Python list (a few microseconds).
 
     Parameters
     ----------
-    rows : list of list
-        The ``V x V`` adjacency as nested lists of 0/1 values (``matrix.tolist()``).
-    labels : list of int
-        The ``V - 2`` interior labels, each 0, 1 or 2.
+    flat : list
+        The ``V x V`` adjacency, row-major, 0/1 values (``matrix.ravel().tolist()``).
+    labeling : int
+        The interior labels read as a base-3 number, interior vertex 1 the
+        least significant digit (each label 0, 1 or 2: the op's index in
+        ``AVAILABLE_OPS``).
+    num_vertices : int
+        V, 2..7.
 
     Returns
     -------
     int
         The key, or -1 when the matrix is not strictly upper triangular.
     """
-    v = len(rows)
-    _upper, _place, edge, label_codes = _canon_tables(v)
-    patterns = [0] * len(edge)
-    slot = 0
-    for i, row in enumerate(rows):
-        if any(row[: i + 1]):
-            return -1
-        for j in range(i + 1, v):
-            if row[j]:
-                patterns[slot // _GROUP_BITS] |= 1 << (slot % _GROUP_BITS)
-            slot += 1
-    labeling = 0
-    for k, label in enumerate(labels):
-        labeling += label * 3**k
-    codes = label_codes[labeling] + edge[0][patterns[0]]
-    for g in range(1, len(edge)):
-        codes += edge[g][patterns[g]]
-    return int(codes.min()) * 8 + v
+    slots, lower, patterns, edge_rows, label_rows = _single_key_tables(num_vertices)
+    if any(lower(flat)):  # at least 3 positions for V >= 2: a tuple
+        return -1
+    bits = [flat[k] for k in slots]
+    bits += [0] * (len(edge_rows) * _GROUP_BITS - len(bits))
+    codes = label_rows[labeling] + edge_rows[0][patterns[tuple(bits[:_GROUP_BITS])]]
+    for g in range(1, len(edge_rows)):
+        codes += edge_rows[g][patterns[tuple(bits[g * _GROUP_BITS : (g + 1) * _GROUP_BITS])]]
+    return int(codes.min()) * 8 + num_vertices
 
 
 def canonical_keys_of_index(
