@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import random
 import time
 from pathlib import Path
@@ -235,8 +236,8 @@ def test_manifest_read_before_the_switch_is_not_mixed(two_sources, tmp_path, mon
     real_read = dataset.read_manifest
     replaced = []
 
-    def read_then_replace(path):
-        m = real_read(path)
+    def read_then_replace(path, **kwargs):
+        m = real_read(path, **kwargs)
         if not replaced:
             replaced.append(True)
             convert(two_sources["new"][0], root, overwrite=True, workers=1)
@@ -250,3 +251,146 @@ def test_manifest_read_before_the_switch_is_not_mixed(two_sources, tmp_path, mon
     sha = nb.dataset.manifest.source["sha256"]
     label = "old" if sha == two_sources["old"][1] else "new"
     assert _dataset_digest(nb) == two_sources[label][2], "old manifest, new data: a mixed dataset"
+
+
+# --------------------------------------------------------------------------- one generation per object (issue 11.12/13/17)
+
+
+def _runs_of(nb):
+    return nb.runs().collect().sort(["module_hash", "epochs", "repeat"]).drop("bucket").to_dicts()
+
+
+def _cells_of(nb):
+    return nb.cells().collect().sort("module_hash").drop("bucket").to_dicts()
+
+
+def test_object_opened_before_an_overwrite_keeps_its_generation(two_sources, tmp_path):
+    """Regression: after --overwrite, an old object answered query() from the old data and runs() from the new."""
+    from nasbench_arrow.converters import convert
+
+    from nasbench_arrow import api
+
+    ref_old = api.NASBench(str(two_sources["old"][0].parent / "ref-old"))
+    root = tmp_path / "live"
+    convert(two_sources["old"][0], root, workers=1)
+    nb = api.NASBench(str(root))
+    made_before = nb.runs()  # a lazy frame made before, collected after the replacement
+    order_before = list(nb.hash_iterator())
+    convert(two_sources["new"][0], root, overwrite=True, workers=1)
+    assert _dataset_digest(nb) == two_sources["old"][2]
+    assert _runs_of(nb) == _runs_of(ref_old)
+    assert made_before.collect().sort(["module_hash", "epochs", "repeat"]).drop("bucket").to_dicts() == _runs_of(ref_old)
+    assert _cells_of(nb) == _cells_of(ref_old)
+    assert list(nb.hash_iterator()) == order_before
+    fresh = api.NASBench(str(root))
+    assert _dataset_digest(fresh) == two_sources["new"][2]
+    assert _runs_of(fresh) != _runs_of(nb)
+
+
+def test_object_survives_its_directory_being_deleted(reliability_dataset, tmp_path):
+    """The old generation deleted outright (as --overwrite does): the object still answers, whole."""
+    import shutil
+
+    from nasbench_arrow import api
+
+    root = tmp_path / "ds"
+    shutil.copytree(reliability_dataset, root)
+    nb = api.NASBench(str(root))
+    want_q, want_r = _dataset_digest(nb), _runs_of(api.NASBench(str(reliability_dataset)))
+    shutil.rmtree(root)
+    assert _dataset_digest(nb) == want_q
+    assert _runs_of(nb) == want_r
+    assert nb.summary().height == len(list(nb.hash_iterator()))
+
+
+_TRUNCATE_CHILD = r"""
+import json, os, sys
+from nasbench_arrow import api
+from nasbench_arrow.errors import DatasetCorruptError
+root, victim, how, other = sys.argv[1:5]
+def calls(nb, hashes):
+    return {
+        "get_metrics_from_hash": lambda: [nb.get_metrics_from_hash(h) for h in hashes],
+        "query": lambda: [nb.query(nb.spec_from_hash(h), repeat=0) for h in hashes],
+        "query_many": lambda: nb.query_many(hashes, repeat="mean").to_dicts(),
+        "summary": lambda: nb.summary().to_dicts(),
+    }
+digest = lambda v: json.dumps(v, sort_keys=True, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+reference = api.NASBench(root)
+hashes = sorted(reference.hash_iterator())
+before = {name: digest(call()) for name, call in calls(reference, hashes).items()}
+live = {name: (api.NASBench(root), name) for name in before}  # one untouched object per read path
+path = os.path.join(root, victim)
+if how == "truncate":
+    os.truncate(path, os.path.getsize(path) // 3)
+else:  # cp over a live copy: same size, other bytes, written in place
+    with open(other, "rb") as src, open(path, "r+b") as dst:
+        dst.write(src.read())
+out = {}
+for name, (nb, _) in live.items():
+    try:
+        got = digest(calls(nb, hashes)[name]())
+    except DatasetCorruptError as exc:
+        out[name] = "typed: " + str(exc)
+    else:
+        out[name] = "same" if got == before[name] else "DIFFERENT"
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("how", ["truncate", "rewrite"])
+@pytest.mark.parametrize("victim", ["index/run_metrics.npy", "index/cell_hash.npy", "index/run_start.npy"])
+def test_index_file_changed_under_a_live_reader(two_sources, tmp_path, victim, how):
+    """Regression: an index file truncated under a live reader gave SIGBUS or KeyError; now a typed error or the opened values."""
+    import shutil
+    import subprocess
+    import sys
+
+    from nasbench_arrow.converters import convert
+
+    root = tmp_path / "live"
+    convert(two_sources["old"][0], root, workers=1)
+    other = two_sources["new"][0].parent / "ref-new" / victim
+    if how == "rewrite":
+        shutil.copy(other, tmp_path / "other.npy")
+    proc = subprocess.run(
+        [sys.executable, "-c", _TRUNCATE_CHILD, str(root), victim, how, str(tmp_path / "other.npy")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, f"reader died (rc {proc.returncode}): {proc.stderr[-2000:]}"
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, outcome in out.items():
+        assert outcome == "same" or outcome.startswith("typed: "), (name, outcome)
+        if victim.endswith("run_metrics.npy"):
+            # The one file read after open: every read path notices, none returns other values.
+            assert outcome.startswith("typed: ") and "since the dataset was opened" in outcome, (name, outcome)
+        else:
+            assert outcome == "same", (name, outcome)  # copied into memory at open and checked then
+
+
+def test_tfrecord_replaced_with_same_size_and_mtime_is_reconverted(two_sources, tmp_path, capsys):
+    """Regression: a .tfrecord replaced by another of the same size with its mtime restored served the stale cache."""
+    import shutil
+
+    from nasbench_arrow import api
+
+    old_src, new_src = two_sources["old"][0], two_sources["new"][0]
+    assert old_src.stat().st_size == new_src.stat().st_size
+    src = tmp_path / "data.tfrecord"
+    shutil.copy(old_src, src)
+    assert api.NASBench(str(src)).dataset.manifest.source["sha256"] == two_sources["old"][1]
+    capsys.readouterr()
+    # Touched only (mtime restored, ctime changed): the fingerprint agrees, SHA-256 once, no reconversion.
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert api.NASBench(str(src)).dataset.manifest.source["sha256"] == two_sources["old"][1]
+    assert "converting" not in capsys.readouterr().err
+    # Replaced in place by the other file, mtime restored (cp -p / rsync -t / curl -R).
+    mtime = src.stat().st_mtime_ns
+    src.write_bytes(new_src.read_bytes())
+    os.utime(src, ns=(mtime, mtime))
+    assert src.stat().st_mtime_ns == mtime and src.stat().st_size == old_src.stat().st_size
+    nb = api.NASBench(str(src))
+    assert "converting" in capsys.readouterr().err
+    assert nb.dataset.manifest.source["sha256"] == two_sources["new"][1]
+    assert _dataset_digest(nb) == two_sources["new"][2]

@@ -254,8 +254,8 @@ def test_open_retries_when_the_dataset_is_replaced_while_opening(converted_fixtu
     real_read = dataset.read_manifest
     swaps = []
 
-    def read_then_swap(path):
-        manifest = real_read(path)
+    def read_then_swap(path, **kwargs):
+        manifest = real_read(path, **kwargs)
         if not swaps:
             swaps.append(True)
             live.rename(tmp_path / "old")

@@ -258,3 +258,10 @@ def test_every_cli_refuses_non_regular_files_at_once(tmp_path, module, kind):
     assert "Traceback" not in proc.stderr, proc.stderr
     said = (proc.stdout + proc.stderr).lower()
     assert "fifo" in said or "character device" in said or "not a regular file" in said, said[-2000:]
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null here")
+def test_dev_null_is_a_dataset_error():
+    """Regression (issue 11.19): NASBench('/dev/null') is a DatasetFormatError naming what it is, not a bare FileNotFoundError."""
+    with pytest.raises(DatasetFormatError, match="character device"):
+        api.NASBench("/dev/null")

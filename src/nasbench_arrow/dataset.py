@@ -1,21 +1,29 @@
-"""Reading a converted dataset: memory-mapped query index and Polars lazy scans.
+"""Reading a converted dataset: the query index and Polars lazy scans, of one generation.
 
-Opening a dataset reads ``manifest.json``, checks the CRC32C of the
-``index/*.npy`` files against it (streamed in 8 MB reads, about 30 ms for the
-full dataset with a warm page cache, so a byte altered in place is refused
-rather than returned as a number; ``verify="none"`` skips it), and maps them
-(``np.load(mmap_mode="r")``): the operating system pages in the few kilobytes
-a query touches, so the resident memory stays small (single rows of the
-largest array, ``run_metrics``, are read with ``os.pread`` so random queries
-do not leave it resident). Parquet is only read when a lazy frame is
+Opening a dataset opens its directory once and reads everything relative to
+that descriptor (``dir_fd``): ``manifest.json``, validated by the one manifest
+validator (:func:`nasbench_arrow.manifest.validate_manifest`, shared with
+``nasbench-verify``), the ``index/*.npy`` files and every Parquet file, which
+stays open. So one object sees exactly one dataset generation for its whole
+life: after ``nasbench-convert --overwrite`` renamed a new directory in (and
+deleted the old one), an object opened before keeps answering every method
+(queries, lazy frames, source order) from the files it opened. Lazy frames
+reach those files through symbolic links to ``/proc/self/fd/<n>`` (Linux;
+elsewhere they scan the dataset's paths).
+
+The index arrays except ``run_metrics`` (about 50 MB for the full dataset)
+are read into memory at open and their CRC32C checked on those very bytes
+(``verify="none"`` skips the CRC): nothing done to the files later can change
+or crash what is served. Rows of ``run_metrics`` (325 MB) are read with
+``os.pread``, each read checked against the file's size and mtime at open,
+so a file truncated or rewritten under a live reader is a typed
+:class:`~nasbench_arrow.errors.DatasetCorruptError` rather than ``SIGBUS`` or
+another dataset's numbers. Parquet is only read when a lazy frame is
 collected; the footers and the CRC32C of a table's files are checked when the
 first lazy frame of that table is asked for, and Polars is only imported then.
 
-A dataset replaced while it is being opened (``nasbench-convert --overwrite``
-renames a new directory in) is detected by the directory's identity and
-opened again, so a manifest is never paired with another dataset's index.
-Lazy frames scan by path: collected after such a replacement, they read the
-new files.
+A dataset replaced while it is being opened is opened again, so a reader
+opening during a replacement gets the newer dataset, whole.
 
 Names follow Polars: ``scan_*`` return a ``pl.LazyFrame``.
 
@@ -30,11 +38,18 @@ Example
 
 from __future__ import annotations
 
+import atexit
+import collections
+import contextlib
 import hashlib
 import json
+import math
 import os
+import shutil
+import stat as _stat
 import struct
 import sys
+import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -50,7 +65,7 @@ from .errors import (
     DatasetFormatError,
     DatasetNotFoundError,
 )
-from .manifest import Manifest, read_manifest
+from .manifest import Manifest, file_kind, open_regular, parse_json, read_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -74,9 +89,17 @@ __all__ = [
 CACHE_ENV = "NASBENCH_ARROW_CACHE"
 #: A tfrecord ``X.tfrecord`` is converted into ``X.tfrecord.nasbench-arrow/`` beside it.
 CACHE_SUFFIX = ".nasbench-arrow"
-# Written into a cached conversion: size and mtime of the source it came from,
-# so a later open can reuse the cache without hashing gigabytes.
+# Written beside a cached conversion (``.<cache dir name>.source.json``, outside the
+# dataset so that --overwrite never meets a file the manifest does not list): the
+# identity of the source it came from, so a later open can reuse the cache without
+# hashing gigabytes. Older versions wrote ``source-stat.json`` inside the dataset.
 _SOURCE_MARKER = "source-stat.json"
+_MARKER_SUFFIX = ".source.json"
+# The content fingerprint of a source: its first and last MiB and 16 blocks of 64 KiB
+# spread evenly between them (about 3 MB read, a few milliseconds with a warm cache).
+_FP_EDGE = 1 << 20
+_FP_BLOCK = 1 << 16
+_FP_SAMPLES = 16
 
 # dtype and shape (in terms of the manifest's cell/run counts) of each index file.
 _INDEX_SPEC: dict[str, tuple[str, tuple[str | int, ...]]] = {
@@ -114,12 +137,355 @@ def _close_all(fds: list[int]) -> None:
 
 
 # ---------------------------------------------------------------------------
-# The memory-mapped query index
+# One generation of a dataset directory, held open
+# ---------------------------------------------------------------------------
+
+# Released generations whose lazy frames may still be collected (``NASBench(p).runs()``
+# drops the object at once): the newest few are kept, the oldest closed.
+_RETIRED_KEEP = 8
+_RETIRED: collections.deque = collections.deque()
+_EXITING = False
+_PROC_FD = "/proc/self/fd"
+_FARM_PREFIX = "nasbench-arrow-pins-"
+
+
+def _release(resources: dict) -> None:
+    """Close a generation's descriptors and remove its link directory (this process's only)."""
+    _close_all(resources["fds"])
+    farm = resources.get("farm")
+    if farm and resources.get("pid") == os.getpid():
+        shutil.rmtree(farm, ignore_errors=True)
+    resources["farm"] = None
+
+
+def _retire(resources: dict) -> None:
+    if _EXITING:
+        _release(resources)
+        return
+    _RETIRED.append(resources)
+    while len(_RETIRED) > _RETIRED_KEEP:
+        _release(_RETIRED.popleft())
+
+
+@atexit.register
+def _release_retired() -> None:
+    global _EXITING
+    _EXITING = True
+    while _RETIRED:
+        _release(_RETIRED.popleft())
+
+
+def _sweep_stale_farms(base: str) -> None:
+    """Remove link directories left by processes that died without cleaning up (SIGKILL)."""
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(_FARM_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_FARM_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            pass  # alive, or another user's
+
+
+class _Generation:
+    """One dataset directory as it was when opened: a descriptor of it and of each data file.
+
+    ``nasbench-convert --overwrite`` renames a new directory over the old one
+    and deletes the old one. Everything an object reads goes through these
+    descriptors: the manifest and index files are opened relative to the
+    directory descriptor (``dir_fd``), and each Parquet file is opened once, at
+    open time, and kept open. Polars scans paths, so on Linux it is handed
+    ``<tmp>/nasbench-arrow-pins-<pid>-*/runs/bucket=3/part-0.parquet``: symbolic
+    links to ``/proc/self/fd/<n>`` of the kept descriptors, which reach the
+    very files opened even after they were renamed or deleted. Elsewhere
+    (no ``/proc``) lazy frames scan the dataset's paths.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+        self.dir_fd = os.open(root, flags)
+        st = os.fstat(self.dir_fd)
+        self.identity = (st.st_dev, st.st_ino)
+        self.files: dict[str, int] = {}
+        self._resources = {"fds": [self.dir_fd], "farm": None, "pid": os.getpid()}
+        self._finalizer = weakref.finalize(self, _retire, self._resources)
+
+    def open(self, rel: str, *, keep: bool = True) -> int:
+        """Descriptor of a regular file of this generation (``DatasetCorruptError`` when it is not one)."""
+        if rel in self.files:
+            return self.files[rel]
+        try:
+            fd = open_regular(rel, dir_fd=self.dir_fd)
+        except FileNotFoundError:
+            msg = f"dataset {str(self.root)!r} is incomplete: {rel} is listed in the manifest but missing; run `nasbench-verify {self.root}` and reconvert"
+            raise DatasetCorruptError(msg) from None
+        except ValueError as exc:
+            msg = f"dataset {str(self.root)!r} is damaged: {rel} {exc}; reconvert the dataset"
+            raise DatasetCorruptError(msg) from None
+        except OSError as exc:
+            msg = f"dataset {str(self.root)!r} is damaged: {rel} cannot be read ({exc.strerror or exc}); reconvert the dataset"
+            raise DatasetCorruptError(msg) from exc
+        if keep:
+            self.files[rel] = fd
+            self._resources["fds"].append(fd)
+        return fd
+
+    def replaced(self) -> bool:
+        """Whether the dataset's path now names another directory (or none)."""
+        return _identity(self.root) != self.identity
+
+    def readable_path(self, rel: str) -> str:
+        """A path that opens this generation's ``rel`` now (for pyarrow): its kept descriptor via /proc."""
+        fd = self.files.get(rel)
+        if fd is not None and os.path.isdir(_PROC_FD):
+            return f"{_PROC_FD}/{fd}"
+        return str(self.root / rel)
+
+    def scan_paths(self, rels: list[str]) -> list[str]:
+        """Paths for Polars that keep the hive layout (``bucket=x``) and reach the kept descriptors."""
+        if not os.path.isdir(_PROC_FD) or any(rel not in self.files for rel in rels):
+            return [str(self.root / rel) for rel in rels]
+        farm = self._resources["farm"]
+        if farm is None:
+            base = tempfile.gettempdir()
+            _sweep_stale_farms(base)
+            farm = self._resources["farm"] = tempfile.mkdtemp(prefix=f"{_FARM_PREFIX}{os.getpid()}-", dir=base)
+        out = []
+        for rel in rels:
+            link = os.path.join(farm, rel)
+            if not os.path.lexists(link):
+                os.makedirs(os.path.dirname(link), exist_ok=True)
+                os.symlink(f"{_PROC_FD}/{self.files[rel]}", link)
+            out.append(link)
+        return out
+
+    def close(self) -> None:
+        """Release now (lazy frames made from it then fail to collect)."""
+        self._finalizer.detach()
+        _release(self._resources)
+
+
+# ---------------------------------------------------------------------------
+# Reading index files: whole into memory, or row by row with pread
+# ---------------------------------------------------------------------------
+
+_CRC_BLOCK = 8 << 20  # bytes per read when computing the CRC32C of a file through its descriptor
+# Gathering rows with pread: rows closer than this are read in one call (a syscall costs
+# about as much as copying a few KB), and no single read spans more than _GATHER_SPAN rows.
+_GATHER_GAP = 64
+_GATHER_SPAN = 1 << 16
+
+
+def _damaged_message(root: Path, consequence: str, listed: str) -> str:
+    return (
+        f"dataset {str(root)!r} is damaged ({consequence}): {listed}. Run `nasbench-verify {root} --deep` "
+        f"to list every problem, then reconvert it (`nasbench-convert SOURCE {root} --overwrite`) "
+        f"or restore a good copy"
+    )
+
+
+def _crc32c(data) -> int:
+    import crc32c
+
+    return crc32c.crc32c(data)
+
+
+def _fd_crc32c(fd: int) -> int:
+    """CRC32C of a whole file through its descriptor (positional reads: the offset is not moved)."""
+    import crc32c
+
+    value, position = 0, 0
+    buf = bytearray(_CRC_BLOCK)
+    view = memoryview(buf)
+    while n := os.preadv(fd, [buf], position):
+        value = crc32c.crc32c(view[:n], value)
+        position += n
+    return value
+
+
+def _read_all(root: Path, rel: str, fd: int) -> bytearray:
+    """The whole file behind ``fd`` (its size from ``fstat``), or DatasetCorruptError on a short read."""
+    size = os.fstat(fd).st_size
+    data = bytearray(size)
+    view, done = memoryview(data), 0
+    while done < size:
+        n = os.preadv(fd, [view[done:]], done)
+        if n == 0:
+            msg = f"dataset {str(root)!r} is damaged: {rel} ended after {done:,} of {size:,} bytes while being read (truncated under the reader?); reopen it, or reconvert"
+            raise DatasetCorruptError(msg)
+        done += n
+    return data
+
+
+def _check_npy(root: Path, rel: str, source, dtype: str, shape: tuple, num_cells: int, num_runs: int) -> int:
+    """Parse a .npy header (from bytes, or a descriptor) and check it against the contract; returns the data offset."""
+    import io
+
+    from numpy.lib import format as npformat
+
+    name = rel.rsplit("/", 1)[-1]
+    if isinstance(source, (bytes, bytearray)):
+        head, size = bytes(source[: 1 << 16]), len(source)
+    else:
+        head, size = os.pread(source, 1 << 16, 0), os.fstat(source).st_size
+    f = io.BytesIO(head)
+    try:
+        major, _minor = npformat.read_magic(f)
+        reader = npformat.read_array_header_1_0 if major == 1 else npformat.read_array_header_2_0
+        got_shape, fortran, got_dtype = reader(f)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        msg = f"dataset {str(root)!r} is damaged: index file {name} cannot be read ({exc}); reconvert the dataset"
+        raise DatasetCorruptError(msg) from exc
+    want = np.dtype(dtype)
+    if got_dtype != want or tuple(got_shape) != shape or fortran:
+        msg = (
+            f"dataset {str(root)!r} is damaged: index file {name} holds {got_dtype.str} "
+            f"{tuple(got_shape)}{' (Fortran order)' if fortran else ''}, expected {want.str} {shape} for the "
+            f"manifest's {num_cells} cells and {num_runs} runs; reconvert the dataset"
+        )
+        raise DatasetCorruptError(msg)
+    offset = f.tell()
+    expected = offset + math.prod(shape) * want.itemsize
+    if size != expected:
+        msg = (
+            f"dataset {str(root)!r} is damaged: index file {name} has {size:,} bytes, its header describes "
+            f"{expected:,} (truncated or padded); reconvert the dataset"
+        )
+        raise DatasetCorruptError(msg)
+    return offset
+
+
+class _RunRows:
+    """``index/run_metrics.npy`` read with ``os.pread``: indexes like the ``(runs, 8)`` float64 array.
+
+    Supports ``rows[i]``, ``rows[a:b]``, ``rows[array]`` and each with a
+    second index for the columns (``rows[positions, 4:8]``); every result is
+    a fresh array. After reading, the file's size and modification time are
+    compared with those at open: a file truncated (``cp``/``rsync --inplace``
+    over a live copy) or rewritten since raises :class:`DatasetCorruptError`
+    instead of returning a short read, other bytes, or dying of ``SIGBUS``
+    as a memory mapping would. (A write makes its bytes visible only after
+    updating the modification time, so a read that saw new bytes is caught.)
+    """
+
+    ndim = 2
+    dtype = np.dtype("<f8")
+
+    def __init__(self, root: Path, rel: str, fd: int, offset: int, shape: tuple[int, int]):
+        self._root, self._rel, self._fd, self._offset = root, rel, fd, offset
+        self.shape = shape
+        self._width = shape[1]
+        self._row = shape[1] * 8
+        st = os.fstat(fd)
+        self._stamp = (st.st_size, st.st_mtime_ns)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _changed(self, detail: str) -> DatasetCorruptError:
+        msg = (
+            f"dataset {str(self._root)!r}: {self._rel} {detail} since the dataset was opened (truncated or "
+            "rewritten in place, e.g. cp or rsync --inplace over a live copy); open the dataset again "
+            "once the copy is complete"
+        )
+        return DatasetCorruptError(msg)
+
+    def _check_unchanged(self) -> None:
+        st = os.fstat(self._fd)
+        if (st.st_size, st.st_mtime_ns) != self._stamp:
+            raise self._changed(f"changed ({self._stamp[0]:,} -> {st.st_size:,} bytes)")
+
+    def _pread(self, start: int, stop: int) -> bytes:
+        want = (stop - start) * self._row
+        try:
+            data = os.pread(self._fd, want, self._offset + start * self._row)
+        except OSError as exc:
+            raise self._changed(f"cannot be read ({exc.strerror or exc})") from exc
+        if len(data) != want:
+            raise self._changed(f"ended early (read {len(data):,} of {want:,} bytes)")
+        return data
+
+    def read_bytes(self, start: int, stop: int) -> bytes:
+        """The raw little-endian doubles of rows ``start:stop`` (checked, see the class docstring)."""
+        data = self._pread(start, stop)
+        self._check_unchanged()
+        return data
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        if stop <= start:
+            return np.zeros((0, self._width), self.dtype)
+        return np.frombuffer(self.read_bytes(start, stop), self.dtype).reshape(-1, self._width).copy()
+
+    def _gather(self, flat: np.ndarray) -> np.ndarray:
+        """Rows at arbitrary positions: sorted, grouped into nearby spans, one pread per span."""
+        k = flat.size
+        if k == 0:
+            return np.zeros((0, self._width), self.dtype)
+        ordered = k == 1 or bool((flat[1:] >= flat[:-1]).all())
+        order = None if ordered else np.argsort(flat, kind="stable")
+        srt = flat if order is None else flat[order]
+        cut = np.flatnonzero((np.diff(srt) > _GATHER_GAP) | (srt[1:] // _GATHER_SPAN != srt[:-1] // _GATHER_SPAN)) + 1
+        first = np.concatenate([[0], cut])
+        last = np.concatenate([cut, [k]])
+        lo, hi = srt[first], srt[last - 1] + 1
+        buf = b"".join([self._pread(a, b) for a, b in zip(lo.tolist(), hi.tolist())])
+        self._check_unchanged()
+        rows = np.frombuffer(buf, self.dtype).reshape(-1, self._width)
+        base = np.concatenate([[0], np.cumsum(hi - lo)[:-1]])
+        group = np.repeat(np.arange(lo.size), last - first)
+        values = rows[base[group] + (srt - lo[group])]
+        if order is None:
+            return values
+        out = np.empty_like(values)
+        out[order] = values
+        return out
+
+    def __getitem__(self, key):
+        rows, cols = key if isinstance(key, tuple) and len(key) == 2 else (key, slice(None))
+        n = self.shape[0]
+        if isinstance(rows, (int, np.integer)):
+            r = int(rows) + (n if rows < 0 else 0)
+            if not 0 <= r < n:
+                msg = f"index {int(rows)} is out of bounds for axis 0 with size {n}"
+                raise IndexError(msg)
+            return self._rows(r, r + 1)[0][cols]
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(n)
+            if step == 1:
+                return self._rows(start, max(start, stop))[:, cols]
+            rows = np.arange(start, stop, step)
+        positions = np.asarray(rows)
+        if positions.dtype == bool:
+            positions = np.flatnonzero(positions)
+        if positions.dtype.kind not in "iu":
+            msg = f"run rows must be integers, got {positions.dtype}"
+            raise IndexError(msg)
+        flat = positions.reshape(-1).astype(np.int64)
+        flat = np.where(flat < 0, flat + n, flat)
+        if flat.size and (flat.min() < 0 or flat.max() >= n):
+            msg = f"run rows out of bounds for axis 0 with size {n}"
+            raise IndexError(msg)
+        return self._gather(flat).reshape(*positions.shape, self._width)[..., cols]
+
+    def __array__(self, dtype=None, copy=None):
+        whole = self._rows(0, self.shape[0])
+        return whole if dtype is None else whole.astype(dtype)
+
+
+# ---------------------------------------------------------------------------
+# The query index
 # ---------------------------------------------------------------------------
 
 
 class QueryIndex:
-    """The ``index/*.npy`` arrays of a dataset, memory-mapped.
+    """The ``index/*.npy`` arrays of a dataset: in memory, except ``run_metrics`` (read with ``pread``).
 
     Cells are ordered by module hash; runs by (module hash, epochs, repeat), so
     the runs of cell ``i`` are rows ``run_start[i]:run_start[i + 1]``.
@@ -130,26 +496,40 @@ class QueryIndex:
         Dataset directory.
     manifest : Manifest
         Its manifest, already read; gives the expected cell and run counts.
+    generation : _Generation, optional
+        The open directory to read from (one is opened when omitted).
+    check_crc : bool, default False
+        Compare each file's CRC32C with the manifest (on the bytes kept in
+        memory; ``run_metrics`` streamed through its descriptor).
 
     Raises
     ------
     DatasetCorruptError
-        An index file is missing, unreadable, or has another dtype or shape
-        than the manifest's counts imply.
+        An index file is missing, not a regular file, unreadable, has another
+        dtype, shape or size than the manifest's counts imply, or (with
+        ``check_crc``) other bytes than the converter wrote.
 
     Attributes
     ----------
     num_cells, num_runs : int
     cell_hash : np.ndarray
-        ``(num_cells,)`` ``|S32`` ASCII hex hashes, sorted.
-    cell_num_vertices, cell_adjacency, cell_ops, cell_params : np.ndarray
-        See ``layout.INDEX_FILES``.
-    run_start, run_epochs, run_metrics : np.ndarray
-        See ``layout.INDEX_FILES``; ``run_metrics`` columns are
-        ``layout.INDEX_RUN_COLUMNS`` (seconds and fractions 0-1).
+        ``(num_cells,)`` ``|S32`` ASCII hex hashes, sorted (read-only, in memory).
+    cell_num_vertices, cell_adjacency, cell_ops, cell_params, run_start, run_epochs : np.ndarray
+        See ``layout.INDEX_FILES`` (read-only, in memory).
+    run_metrics : _RunRows
+        ``(num_runs, 8)`` float64 read on demand with ``pread``; indexes like
+        an array (``run_metrics[rows, 4:8]``) and returns fresh arrays;
+        columns are ``layout.INDEX_RUN_COLUMNS`` (seconds and fractions 0-1).
     """
 
-    def __init__(self, root: str | os.PathLike, manifest: Manifest):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        manifest: Manifest,
+        *,
+        generation: _Generation | None = None,
+        check_crc: bool = False,
+    ):
         root = Path(root)
         counts = manifest.counts
         try:
@@ -161,39 +541,49 @@ class QueryIndex:
         self.root = root
         self.num_cells = num_cells
         self.num_runs = num_runs
-        self._files: dict[str, tuple[int, int]] = {}  # name -> (file descriptor, data offset)
-        fds: list[int] = []
-        self._finalizer = weakref.finalize(self, _close_all, fds)
+        self._generation = generation if generation is not None else _Generation(root)
         sizes = {"cells": num_cells, "cells+1": num_cells + 1, "runs": num_runs}
+        crc_problems = []
         for name, (dtype, shape_spec) in _INDEX_SPEC.items():
-            path = root / layout.INDEX_DIR / layout.INDEX_FILES[name]
+            rel = f"{layout.INDEX_DIR}/{layout.INDEX_FILES[name]}"
             expected_shape = tuple(sizes[s] if isinstance(s, str) else s for s in shape_spec)
-            try:
-                array = np.load(path, mmap_mode="r", allow_pickle=False)
-            except FileNotFoundError:
-                msg = f"dataset {str(root)!r} is incomplete: index file {path.name} is missing; reconvert the dataset"
-                raise DatasetCorruptError(msg) from None
-            except (ValueError, OSError, EOFError) as exc:
-                msg = f"dataset {str(root)!r} is damaged: index file {path.name} cannot be read ({exc}); reconvert the dataset"
-                raise DatasetCorruptError(msg) from exc
-            if array.dtype != np.dtype(dtype) or array.shape != expected_shape:
-                msg = (
-                    f"dataset {str(root)!r} is damaged: index file {path.name} holds {array.dtype.str} "
-                    f"{array.shape}, expected {np.dtype(dtype).str} {expected_shape} for the manifest's "
-                    f"{num_cells} cells and {num_runs} runs; reconvert the dataset"
-                )
-                raise DatasetCorruptError(msg)
-            # A plain ndarray view of the memmap: same pages, without np.memmap's
-            # per-slice Python overhead.
-            setattr(self, name, np.asarray(array))
+            want_crc = manifest.files.get(rel, {}).get("crc32c") if check_crc else None
             if name in _PREAD:
-                # Single rows of the largest array (325 MB for the full dataset) are
-                # read with os.pread: a page fault on a mapping maps its neighbours
-                # too (fault-around), so 10,000 random queries through the mapping
-                # would leave most of the file resident. The arrays read through the
-                # mapping are 13-20 MB at most.
-                fds.append(os.open(path, os.O_RDONLY))
-                self._files[name] = (fds[-1], int(array.offset))
+                # The largest array (325 MB for the full dataset) stays on disk: its rows are
+                # read with os.pread, each read checked against the file's size and mtime at
+                # open, so a file truncated or rewritten under a live reader is a typed error,
+                # never SIGBUS (which a mapping would give) and never another dataset's values.
+                fd = self._generation.open(rel)
+                offset = _check_npy(root, rel, fd, dtype, expected_shape, num_cells, num_runs)
+                if want_crc is not None:
+                    got = _fd_crc32c(fd)
+                    if got != want_crc:
+                        crc_problems.append((rel, got, want_crc))
+                setattr(self, name, _RunRows(root, rel, fd, offset, expected_shape))
+                continue
+            # The other arrays (about 50 MB in all for the full dataset) are copied into
+            # memory at open: the bytes checked against the CRC32C are the bytes served, and
+            # nothing a later truncation or in-place copy does to the file can reach them.
+            fd = self._generation.open(rel, keep=False)
+            try:
+                data = _read_all(root, rel, fd)
+            finally:
+                os.close(fd)
+            offset = _check_npy(root, rel, data, dtype, expected_shape, num_cells, num_runs)
+            if want_crc is not None:
+                got = _crc32c(data)
+                if got != want_crc:
+                    crc_problems.append((rel, got, want_crc))
+            array = np.frombuffer(data, dtype=np.dtype(dtype), count=math.prod(expected_shape), offset=offset)
+            array = array.reshape(expected_shape)
+            array.flags.writeable = False
+            setattr(self, name, array)
+        if crc_problems:
+            listed = "; ".join(
+                f"{rel}: CRC32C is {got:#010x}, the manifest says {want:#010x}: the file was altered"
+                for rel, got, want in crc_problems
+            )
+            raise DatasetCorruptError(_damaged_message(root, "queries would return wrong values", listed))
         bounds = self.run_start[[0, -1]].tolist()
         if bounds != [0, num_runs]:
             msg = (
@@ -291,9 +681,6 @@ class QueryIndex:
         """Module hash of a cell row."""
         return self.cell_hash[row].decode("ascii")
 
-    def _pread(self, name: str, size: int, position: int) -> bytes:
-        fd, offset = self._files[name]
-        return os.pread(fd, size, offset + position)
 
     def cell(self, row: int) -> tuple[np.ndarray, list[str], int]:
         """A cell as stored: ``(matrix, ops, trainable parameters)``.
@@ -331,16 +718,15 @@ class QueryIndex:
 
     def run_values(self, run: int) -> tuple[float, ...]:
         """The ``layout.INDEX_RUN_COLUMNS`` of one run (seconds, fractions 0-1)."""
-        return _RUN_ROW.unpack(self._pread("run_metrics", _RUN_ROW.size, run * _RUN_ROW.size))
+        return _RUN_ROW.unpack(self.run_metrics.read_bytes(run, run + 1))
 
     def run_block(self, start: int, stop: int) -> list[tuple[float, ...]]:
         """:meth:`run_values` of runs ``start:stop``."""
-        size = _RUN_ROW.size
-        return list(_RUN_ROW.iter_unpack(self._pread("run_metrics", size * (stop - start), size * start)))
+        return list(_RUN_ROW.iter_unpack(self.run_metrics.read_bytes(start, stop)))
 
     def close(self) -> None:
-        """Close the file descriptors (the mappings stay valid until the arrays are freed)."""
-        self._finalizer()
+        """Close the file descriptors now (the in-memory arrays stay usable; run rows do not)."""
+        self._generation.close()
 
     def budget_runs(self, rows: np.ndarray, epochs: int) -> tuple[np.ndarray, np.ndarray]:
         """First run row and number of repeats of some cells at one budget.
@@ -390,13 +776,24 @@ class QueryIndex:
         epochs : list of int
             Budgets in order of their first record.
         """
-        record_index = _read_record_index(self.root, self.num_runs)
+        record_index = self.record_index()
         if self.num_cells == 0:
             return np.zeros(0, np.int64), []
         first_record = np.minimum.reduceat(record_index, self.run_start[:-1])
         order = np.argsort(first_record, kind="stable")
         budgets = {int(e): int(record_index[self.run_epochs == e].min()) for e in np.unique(self.run_epochs)}
         return order.astype(np.int64), sorted(budgets, key=budgets.__getitem__)
+
+    def record_index(self) -> np.ndarray:
+        """Position of every run's record in the source file (run order), int64.
+
+        Read from the runs table's ``record_index`` column on first use (about
+        40 MB for the full dataset) and kept.
+        """
+        cached = self.__dict__.get("_record_index")
+        if cached is None:
+            cached = self._record_index = _read_record_index(self.root, self.num_runs, self._generation)
+        return cached
 
 
 def _as_hash_bytes(hashes: Any) -> np.ndarray:
@@ -426,19 +823,25 @@ def _as_hash_bytes(hashes: Any) -> np.ndarray:
     return out
 
 
-def _read_record_index(root: Path, num_runs: int) -> np.ndarray:
-    """The runs table's ``record_index`` column in run order (bucket by bucket)."""
+def _read_record_index(root: Path, num_runs: int, generation: _Generation | None = None) -> np.ndarray:
+    """The runs table's ``record_index`` column in run order (bucket by bucket), from ``generation``'s files."""
     import pyarrow.parquet as pq
 
     parts = []
     for bucket in layout.BUCKETS:
-        path = root / layout.data_file(layout.RUNS_DIR, bucket)
-        if not path.exists():
-            continue
+        rel = layout.data_file(layout.RUNS_DIR, bucket)
+        if generation is not None:
+            if rel not in generation.files:
+                continue
+            path = generation.readable_path(rel)
+        else:
+            path = root / rel
+            if not path.exists():
+                continue
         try:
-            column = pq.read_table(path, columns=["record_index"], page_checksum_verification=True).column(0)
+            column = pq.ParquetFile(path, page_checksum_verification=True).read(columns=["record_index"]).column(0)
         except Exception as exc:  # pyarrow raises several types for damaged files
-            msg = f"dataset {str(root)!r} is damaged: {path.relative_to(root)} cannot be read ({exc}); reconvert the dataset"
+            msg = f"dataset {str(root)!r} is damaged: {rel} cannot be read ({exc}); reconvert the dataset"
             raise DatasetCorruptError(msg) from exc
         parts.append(column.to_numpy())
     record_index = np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -497,24 +900,24 @@ def _check_table_crc(root: Path, table: str, manifest: Manifest | None = None) -
         return
     if manifest is None:
         manifest = read_manifest(root)
-    rels = [rel for rel in manifest.files if rel.startswith(table + "/")]
-    _raise_if_crc_differs(root, manifest, rels, f"the {table} table would give wrong values")
+    bad = []
+    for rel, info in manifest.files.items():
+        if not rel.startswith(table + "/"):
+            continue
+        try:
+            fd = open_regular(root / rel)
+        except (OSError, ValueError) as exc:
+            msg = f"dataset {str(root)!r} is damaged: {rel} cannot be read ({exc}); reconvert the dataset"
+            raise DatasetCorruptError(msg) from exc
+        try:
+            got = _fd_crc32c(fd)
+        finally:
+            os.close(fd)
+        if got != info["crc32c"]:
+            bad.append(f"{rel}: CRC32C is {got:#010x}, the manifest says {info['crc32c']:#010x}: the file was altered")
+    if bad:
+        raise DatasetCorruptError(_damaged_message(root, f"the {table} table would give wrong values", "; ".join(bad)))
     _TABLES_CHECKED.add(key)
-
-
-def _raise_if_crc_differs(root: Path, manifest: Manifest, rels: list[str], consequence: str) -> None:
-    """DatasetCorruptError naming every listed file whose CRC32C differs from the manifest's."""
-    from .verify import check_crc32c
-
-    problems = check_crc32c(root, manifest, rels)
-    if problems:
-        listed = "; ".join(f"{p.path}: {p.message}" for p in problems)
-        msg = (
-            f"dataset {str(root)!r} is damaged ({consequence}): {listed}. Run `nasbench-verify {root} --deep` "
-            f"to list every problem, then reconvert it (`nasbench-convert SOURCE {root} --overwrite`) "
-            f"or restore a good copy"
-        )
-        raise DatasetCorruptError(msg)
 
 
 def _scan(
@@ -621,7 +1024,11 @@ def filter_hashes(lf: pl.LazyFrame, hashes: str | Iterable[str]) -> pl.LazyFrame
 class Dataset:
     """An opened, converted dataset: its manifest, index and lazy tables.
 
-    Use :func:`open_dataset` to make one.
+    Use :func:`open_dataset` to make one. Every method reads the directory
+    generation that was opened (see :class:`_Generation`): after
+    ``nasbench-convert --overwrite`` replaced the dataset, this object keeps
+    answering from the files it opened (on Linux; elsewhere lazy frames read
+    the dataset's paths), so queries and lazy frames never mix two datasets.
 
     Attributes
     ----------
@@ -630,12 +1037,22 @@ class Dataset:
     index : QueryIndex
     """
 
-    def __init__(self, root: Path, manifest: Manifest, index: QueryIndex, *, verify: str = "index"):
+    def __init__(
+        self,
+        root: Path,
+        manifest: Manifest,
+        index: QueryIndex,
+        *,
+        verify: str = "index",
+        generation: _Generation | None = None,
+    ):
         self.root = root
         self.manifest = manifest
         self.index = index
         #: The ``verify`` mode it was opened with; "none" also skips the CRC32C of the tables at the first scan.
         self.verify = verify
+        self._generation = generation if generation is not None else index._generation
+        self._checked_tables: set[str] = set()
 
     @property
     def epochs(self) -> tuple[int, ...]:
@@ -651,38 +1068,83 @@ class Dataset:
         return self._scan(layout.RUNS_DIR)
 
     def _scan(self, table: str) -> pl.LazyFrame:
-        checked = self.__dict__.setdefault("_footers_checked", set())
-        first = table not in checked
-        lf = _scan(
-            self.root,
-            table,
-            check_footers=first,
-            manifest=self.manifest,
-            check_crc=first and self.verify != "none",
+        import polars as pl
+
+        gen = self._generation
+        rels = [rel for rel in _layout_table_files(table) if rel in self.manifest.files]
+        if not rels:
+            msg = f"dataset {str(self.root)!r} has no {table} files; reconvert the dataset"
+            raise DatasetCorruptError(msg)
+        if table not in self._checked_tables:
+            _check_footers(self.root, rels, gen.readable_path)
+            if self.verify != "none":
+                # Polars decodes a Parquet page with a flipped byte into other numbers without
+                # an error, so a lazy frame is only handed out over the converter's bytes: the
+                # very descriptors the scan will read through (about 60 ms per GB, warm cache).
+                bad = [
+                    (rel, got, self.manifest.files[rel]["crc32c"])
+                    for rel in rels
+                    if (got := _fd_crc32c(gen.files[rel])) != self.manifest.files[rel]["crc32c"]
+                ]
+                if bad:
+                    listed = "; ".join(
+                        f"{rel}: CRC32C is {got:#010x}, the manifest says {want:#010x}: the file was altered"
+                        for rel, got, want in bad
+                    )
+                    raise DatasetCorruptError(_damaged_message(self.root, f"the {table} table would give wrong values", listed))
+            self._checked_tables.add(table)
+        return pl.scan_parquet(
+            gen.scan_paths(rels),
+            hive_partitioning=True,
+            # Bucket values "0".."f" must stay strings, not be parsed as numbers or dates.
+            hive_schema={layout.BUCKET_COLUMN: pl.String},
+            try_parse_hive_dates=False,
         )
-        checked.add(table)
-        return lf
+
+    def close(self) -> None:
+        """Release the open files now; lazy frames made from this object then fail to collect."""
+        self._generation.close()
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, cells={self.index.num_cells}, runs={self.index.num_runs}, epochs={list(self.epochs)})"
 
 
-def _check_parquet_files(root: Path, manifest: Manifest) -> None:
-    """Cheap integrity check of every Parquet file: magic bytes at both ends.
+def _layout_table_files(table: str) -> list[str]:
+    return [layout.data_file(table, b) for b in layout.BUCKETS]
+
+
+def _check_footers(root: Path, rels: list[str], path_of) -> None:
+    """Parse each Parquet footer (about 1 ms a file): a damaged one would surface at collect as a Polars error."""
+    import pyarrow.parquet as pq
+
+    for rel in rels:
+        try:
+            pq.read_metadata(path_of(rel))
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            msg = (
+                f"dataset {str(root)!r} is damaged: {rel} has an unreadable "
+                f"Parquet footer ({exc}); run `nasbench-verify {root}` and reconvert"
+            )
+            raise DatasetCorruptError(msg) from exc
+
+
+def _check_parquet_files(root: Path, manifest: Manifest, generation: _Generation) -> None:
+    """Open every Parquet file of the generation (kept open) and check its magic bytes at both ends.
 
     Catches truncation and files replaced by something else without reading
     data; a flipped byte inside a file is caught by the CRC32C checks (index at
     open, tables at their first scan) or ``nasbench-verify --deep``.
     """
-    for rel in manifest.files:
+    for rel, info in manifest.files.items():
         if not rel.endswith(".parquet"):
             continue
-        path = root / rel
+        fd = generation.open(rel)
+        size = os.fstat(fd).st_size
+        if size != info["size"]:
+            msg = f"dataset {str(root)!r} is damaged: {rel} has {size} bytes, the manifest says {info['size']}; run `nasbench-verify {root}` and reconvert"
+            raise DatasetCorruptError(msg)
         try:
-            with open(path, "rb") as f:
-                head = f.read(4)
-                f.seek(-4, os.SEEK_END)
-                tail = f.read(4)
+            head, tail = os.pread(fd, 4, 0), os.pread(fd, 4, max(size - 4, 0))
         except OSError as exc:
             msg = f"dataset {str(root)!r} is damaged: {rel} cannot be read ({exc}); reconvert the dataset"
             raise DatasetCorruptError(msg) from exc
@@ -771,39 +1233,45 @@ def open_dataset(
     """
     mode = _verify_mode(verify)
     root = resolve_dataset(path, cache_dir=cache_dir)
-    if mode == "deep":
-        from .verify import verify_dataset
-
-        verify_dataset(root, deep=True).raise_if_failed()
-    # A dataset replaced while being opened (nasbench-convert --overwrite renames a
-    # new directory in) could pair the old manifest with the new index files. The
-    # directory's identity before reading and after mapping tells; then open again.
-    for _ in range(_OPEN_ATTEMPTS):
-        before = _identity(root)
+    # Everything is read relative to one open descriptor of the directory, so the manifest,
+    # the index and the Parquet files are always of one generation, even while
+    # nasbench-convert --overwrite renames a new directory in. A generation replaced while
+    # being opened is opened again (the newest wins; its old files may be deleted under
+    # this open); the last attempt returns the consistent generation it holds.
+    for attempt in range(_OPEN_ATTEMPTS):
         try:
-            manifest = read_manifest(root)
-            _check_parquet_files(root, manifest)
-            index = QueryIndex(root, manifest)  # headers, dtypes and shapes: the more specific messages
-            if mode == "index":
-                index_files = {f"{layout.INDEX_DIR}/{name}" for name in layout.INDEX_FILES.values()}
-                rels = [rel for rel in manifest.files if rel in index_files]
-                try:
-                    _raise_if_crc_differs(root, manifest, rels, "queries would return wrong values")
-                except DatasetError:
-                    index.close()
-                    raise
+            generation = _Generation(root)
+        except FileNotFoundError:
+            if attempt + 1 < _OPEN_ATTEMPTS:
+                continue  # mid-replacement: the path is absent for an instant
+            msg = f"no dataset at {str(root)!r}: the path does not exist; convert a tfrecord with `nasbench-convert SOURCE {root}`"
+            raise DatasetNotFoundError(msg) from None
+        except NotADirectoryError:
+            msg = f"{str(root)!r} is not a dataset directory; pass the directory written by nasbench-convert"
+            raise DatasetFormatError(msg) from None
+        except OSError as exc:
+            msg = f"{str(root)!r} cannot be opened ({exc.strerror or exc}); check its permissions"
+            raise DatasetFormatError(msg) from exc
+        try:
+            if mode == "deep":
+                from .verify import verify_dataset
+
+                verify_dataset(root, deep=True).raise_if_failed()
+            manifest = read_manifest(root, dir_fd=generation.dir_fd)
+            _check_parquet_files(root, manifest, generation)
+            # Headers, dtypes, shapes and (mode "index") the CRC32C of the bytes that are served.
+            index = QueryIndex(root, manifest, generation=generation, check_crc=mode == "index")
         except DatasetError:
-            if _identity(root) == before:
-                raise
+            if generation.replaced() and attempt + 1 < _OPEN_ATTEMPTS:
+                generation.close()
+                continue
+            generation.close()
+            raise
+        if generation.replaced() and attempt + 1 < _OPEN_ATTEMPTS:
+            generation.close()
             continue
-        if _identity(root) == before:
-            return Dataset(root, manifest, index, verify=mode)
-        index.close()
-    msg = (
-        f"dataset {str(root)!r} was replaced {_OPEN_ATTEMPTS} times while being opened "
-        f"(another process is converting into it); open it once that has finished"
-    )
-    raise DatasetCorruptError(msg)
+        return Dataset(root, manifest, index, verify=mode, generation=generation)
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
 
 def _identity(root: Path) -> tuple[int, int] | None:
@@ -828,18 +1296,73 @@ def _cache_root_for(source: Path, cache_dir: str | os.PathLike | None) -> Path:
     return base / f"{source.name}-{key}"
 
 
-def _source_stat(source: Path) -> dict[str, int]:
-    st = source.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def _fingerprint(source: Path) -> str:
+    """SHA-256 (hex) of the size and of sampled regions of a file: the first and last MiB and 16 spread blocks.
+
+    Cheap (about 3 MB read whatever the file's size) and different for any
+    other file unless every sampled byte agrees. Used with the ``stat``
+    identity in :func:`_cache_is_current`.
+    """
+    fd = open_regular(source)
+    try:
+        size = os.fstat(fd).st_size
+        h = hashlib.sha256(size.to_bytes(8, "little"))
+        offsets = [0, max(size - _FP_EDGE, 0)]
+        span = max(size - 2 * _FP_EDGE - _FP_BLOCK, 0)
+        offsets[1:1] = [_FP_EDGE + span * i // (_FP_SAMPLES - 1) for i in range(_FP_SAMPLES)] if span else []
+        for i, offset in enumerate(offsets):
+            length = _FP_EDGE if i in (0, len(offsets) - 1) else _FP_BLOCK
+            h.update(offset.to_bytes(8, "little"))
+            h.update(os.pread(fd, length, offset))
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
+def _source_stat(source: Path) -> dict[str, Any]:
+    """What identifies a source file without reading it all: ``stat`` fields and the content fingerprint.
+
+    ``ctime_ns`` changes on every write, ``utime`` (restoring an mtime with
+    ``touch -d``, ``rsync -t``, ``cp -p``, ``curl -R``) and rename onto the
+    name, and no user tool can set it back; ``ino``/``dev`` change when another
+    file is moved in.
+    """
+    st = os.stat(source)
+    return {
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+        "fingerprint": _fingerprint(source),
+    }
+
+
+def _marker_path(root: Path) -> Path:
+    return root.parent / f".{root.name}{_MARKER_SUFFIX}"
 
 
 def _cache_is_current(root: Path, source: Path) -> bool:
     """Whether a cached conversion was made from this very file.
 
-    Fast path: the size and mtime recorded at conversion match. Otherwise the
-    source's SHA-256 is compared with the manifest's (slow, once; the marker is
-    then refreshed).
+    1. The marker beside the cache names this dataset (its source SHA-256)
+       and the same size, mtime, ctime, inode and content fingerprint:
+       current, after reading about 3 MB.
+    2. The fingerprint differs: another file (e.g. replaced by one of the same
+       size with its mtime restored): not current, nothing more read.
+    3. Otherwise (the stat identity changed, say a copy or a ``chmod``, or no
+       marker yet): the source's SHA-256 is compared with the manifest's
+       (slow, once; the marker is then refreshed).
+
+    Not detected: a change that keeps size, mtime, ctime and inode and leaves
+    every sampled region alone, which needs writes that bypass the file system
+    (a raw block device, a clock set back by root) or a file system without a
+    real ctime (FAT; there every change outside the ~3 MB sampled is missed).
     """
+    # The marker of older versions sat inside the dataset, where a reconversion
+    # (--overwrite) would refuse it as a file the manifest does not list.
+    with contextlib.suppress(OSError):
+        (root / _SOURCE_MARKER).unlink()
     try:
         manifest = read_manifest(root)
     except (DatasetFormatError, DatasetCorruptError, DatasetNotFoundError):
@@ -848,30 +1371,56 @@ def _cache_is_current(root: Path, source: Path) -> bool:
     # it is ours to rebuild, not an error to show the user.
     if any(f"{layout.INDEX_DIR}/{name}" not in manifest.files for name in layout.INDEX_FILES.values()):
         return False
-    stat = _source_stat(source)
-    if manifest.source.get("size") != stat["size"]:
+    current = _source_stat(source)
+    if manifest.source.get("size") != current["size"]:
         return False
-    marker = root / _SOURCE_MARKER
-    try:
-        if json.loads(marker.read_text(encoding="utf-8")) == stat:
+    recorded = _read_marker(root)
+    if recorded.get("source_sha256") == manifest.source.get("sha256"):
+        if recorded.get("fingerprint") not in (None, current["fingerprint"]):
+            return False
+        if all(recorded.get(k) == v for k, v in current.items()):
             return True
-    except (OSError, ValueError):
-        pass
     digest = hashlib.sha256()
     with open(source, "rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)
     if digest.hexdigest() != manifest.source.get("sha256"):
         return False
-    _write_marker(root, stat)
+    _write_marker(root, current)
     return True
 
 
-def _write_marker(root: Path, stat: dict[str, int]) -> None:
+def _read_marker(root: Path) -> dict:
+    """The marker beside ``root`` (empty when absent or unreadable)."""
     try:
-        (root / _SOURCE_MARKER).write_text(json.dumps(stat), encoding="utf-8")
+        fd = open_regular(_marker_path(root))
+    except (OSError, ValueError):
+        return {}
+    try:
+        value = parse_json(os.read(fd, 1 << 16))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        os.close(fd)
+    return value if isinstance(value, dict) else {}
+
+
+def _write_marker(root: Path, stat: dict[str, Any]) -> None:
+    """Record the source identity (from :func:`_source_stat`, taken before converting) beside ``root``."""
+    try:
+        manifest = read_manifest(root)
+    except DatasetError:
+        return
+    doc = dict(stat, source_sha256=manifest.source.get("sha256"))
+    marker = _marker_path(root)
+    tmp = marker.with_name(marker.name + f".tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, marker)
     except OSError:
-        pass  # a read-only cache still works; the next open re-checks the checksum
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return  # a read-only place still works; the next open re-checks the checksum
 
 
 def resolve_dataset(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -921,28 +1470,47 @@ def resolve_dataset(path: str | os.PathLike, *, cache_dir: str | os.PathLike | N
         raise DatasetNotFoundError(msg)
     if p.name == layout.MANIFEST_NAME:
         return p.parent
-    with open(p, "rb") as f:
-        if f.read(4) == _PARQUET_MAGIC:
-            msg = f"{str(p)!r} is a single Parquet file; pass the dataset directory that holds {layout.MANIFEST_NAME}"
-            raise DatasetFormatError(msg)
+    try:
+        fd = open_regular(p)
+    except ValueError as exc:
+        # Never read: a FIFO would block, /dev/zero never ends, /dev/null is no dataset.
+        msg = f"{str(p)!r} {exc}: pass a dataset directory written by `nasbench-convert` or an official .tfrecord file"
+        raise DatasetFormatError(msg) from None
+    except OSError as exc:
+        msg = f"{str(p)!r} cannot be read ({exc.strerror or exc}); check its permissions"
+        raise DatasetFormatError(msg) from exc
+    try:
+        head = os.pread(fd, 4, 0)
+    finally:
+        os.close(fd)
+    if head == _PARQUET_MAGIC:
+        msg = f"{str(p)!r} is a single Parquet file; pass the dataset directory that holds {layout.MANIFEST_NAME}"
+        raise DatasetFormatError(msg)
     root = _cache_root_for(p, cache_dir)
     if root.exists() and _cache_is_current(root, p):
         return root
-    _convert_into(p, root, overwrite=root.exists())
+    from .autoconvert import conversion_lock
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with conversion_lock(p):
+        # Another process may have converted it while this one waited for the lock.
+        if root.exists() and _cache_is_current(root, p):
+            return root
+        _convert_into(p, root, overwrite=root.exists())
     return root
 
 
 def _convert_into(source: Path, root: Path, *, overwrite: bool) -> None:
-    from .converters import convert
+    """Convert ``source`` into ``root`` in a child interpreter (see :mod:`nasbench_arrow.autoconvert`)."""
+    from .autoconvert import convert_in_child
 
     stat = _source_stat(source)
-    root.parent.mkdir(parents=True, exist_ok=True)
     print(
         f"nasbench-arrow: converting {source} once into {root} (later opens reuse it)",
         file=sys.stderr,
     )
     try:
-        convert(source, root, overwrite=overwrite)
+        convert_in_child(source, root, overwrite=overwrite)
     except DatasetExistsError:
         # Another process finished the same conversion first; use it if it matches.
         if not _cache_is_current(root, source):
