@@ -550,3 +550,44 @@ def test_python_m_cli_runs():
         capture_output=True, text=True, timeout=60,
     )
     assert r.returncode == 0 and "OUT_DIR" in r.stdout
+
+
+# ----------------------------------------------------------------------------- other budgets, fewer repeats
+
+
+def test_other_budget_converts_and_verifies(tmp_path):
+    """A dataset trained at 5 epochs (nasbench-train --epochs 5): complete, and verify agrees."""
+    from nasbench_arrow.verify import verify_dataset
+
+    src = write_fixture_tfrecord(tmp_path / "e5.tfrecord", sample_cells(8, seed=2), epochs=(5,)).path
+    manifest = convert(src, tmp_path / "e5", workers=1)
+    assert manifest.counts["epochs"] == [5] and manifest.counts["complete"] is True
+    for deep in (False, True):
+        report = verify_dataset(tmp_path / "e5", deep=deep)
+        assert report.ok, [str(p) for p in report.problems]
+
+
+def test_one_repeat_dataset_on_disk_and_verified(tmp_path):
+    """1 repeat per cell (--allow-incomplete): repeats numbered 0 only, counts say so, verify passes."""
+    import pyarrow.parquet as pq
+
+    from nasbench_arrow.verify import verify_dataset
+
+    src = write_fixture_tfrecord(
+        tmp_path / "r1.tfrecord", sample_cells(8, seed=2), epochs=(108,), repeats=1
+    ).path
+    with pytest.raises(ConversionError, match="allow-incomplete"):
+        convert(src, tmp_path / "refused", workers=1)
+    manifest = convert(src, tmp_path / "r1", workers=1, allow_incomplete=True)
+    assert manifest.counts["repeats"] == 1 and manifest.counts["complete"] is False
+    assert manifest.counts["runs"] == manifest.counts["cells"] == 8
+    repeats = set()
+    for b in layout.BUCKETS:
+        repeats |= set(pq.read_table(tmp_path / "r1" / layout.data_file(layout.RUNS_DIR, b))
+                       ["repeat"].to_pylist())
+    assert repeats == {0}
+    start = np.load(tmp_path / "r1" / layout.INDEX_DIR / layout.INDEX_FILES["run_start"])
+    assert np.diff(start).tolist() == [1] * 8
+    for deep in (False, True):
+        report = verify_dataset(tmp_path / "r1", deep=deep)
+        assert report.ok, [str(p) for p in report.problems]
