@@ -612,3 +612,32 @@ def test_ray_launcher_tiny(tf, synthetic_cifar, tmp_path):
         assert again.planned == 0
     finally:
         ray.shutdown()
+
+
+# ----------------------------------------------------------------------------- benchmarks/bench_train.py --gpu-run
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_bench_train_gpu_run_tiny_on_cpu(tf, tmp_path):
+    """The GPU benchmark's code path on a CPU: all six precision/XLA variants measured through the
+    input pipeline, the pipeline alone, the parameter check, and the learning check (the loss of
+    a few hundred steps on learnable synthetic data falls), written as one markdown table."""
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_train", REPO_ROOT / "benchmarks" / "bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "train_gpu.md"
+    code = bench.main(["--gpu-run", "--tiny", "--steps", "1", "--learn-steps", "120", "--out", str(out)])
+    text = out.read_text()
+    assert code == 0, text
+    for name, _mixed, _xla in bench.GPU_VARIANTS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
+        assert "failed" not in row and float(row.split("|")[2].replace(",", "")) > 0
+    assert "| input pipeline alone |" in text
+    assert "Trainable parameters:" in text and ": OK." in text
+    assert "Loss down by at least 20%: OK" in text
+
