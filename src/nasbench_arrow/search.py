@@ -512,8 +512,8 @@ def run_example(
 ) -> dict[str, Path]:
     """Run ``algorithm`` once per seed and write the results.
 
-    For seed ``s``: opens ``NASBench(dataset, seed=s, ledger=True)`` (repeats
-    drawn from its own generator), builds a :class:`SpecProposer` on
+    For seed ``s``: opens ``NASBench(dataset, seed=s, rng="private", ledger=True)``
+    (repeats drawn from its own generator), builds a :class:`SpecProposer` on
     ``random.Random(f"{s}:proposals")``, and calls
     ``algorithm(nb, proposer, budget=..., max_queries=..., **algorithm_kwargs)``.
 
@@ -538,7 +538,7 @@ def run_example(
     frames, ledgers = [], []
     shape: tuple[bool, int] | None = None
     for seed in range(args.seeds):
-        nb = NASBench(dataset, seed=seed, ledger=True)
+        nb = NASBench(dataset, seed=seed, rng="private", ledger=True)
         if shape is None:
             shape = is_complete_space(nb)
         complete, largest = shape
