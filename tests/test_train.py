@@ -155,6 +155,23 @@ def test_cli_without_tensorflow_one_line_hint_and_no_files(synthetic_cifar, tmp_
     assert not out.exists()
 
 
+def test_evaluate_says_cifar_is_missing_before_importing_tensorflow(sample_dataset_dir, tmp_path):
+    """NASBench.evaluate without a CIFAR-10 location raises its ValueError without loading
+    TensorFlow (the train package no longer imports it on import)."""
+    code = (
+        "import os, sys\n"
+        "os.environ.pop('NASBENCH_CIFAR10', None)\n"
+        "from nasbench_arrow.api import NASBench\n"
+        f"nb = NASBench({str(sample_dataset_dir)!r})\n"
+        "try:\n"
+        f"    nb.evaluate(nb.random_specs(1, seed=0)[0], {str(tmp_path / 'model')!r})\n"
+        "except ValueError as exc:\n"
+        "    print('needs CIFAR-10' in str(exc), 'tensorflow' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["True", "False"], proc.stderr
+
+
 @pytest.mark.parametrize("kind", ["missing", "text"])
 def test_cli_bad_cifar_one_line_and_no_part_file(tmp_path, kind):
     """A missing --cifar path or a text file: one line naming it, exit 2, no (empty) shard file."""
