@@ -259,3 +259,19 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_progress_line_on_a_terminal():
+    """The progress display redraws one line (carriage return) with percent and sizes."""
+    import io
+
+    stream = io.StringIO()
+    bar = dl._Progress("nasbench_only108.tfrecord", stream, enabled=True)
+    bar(0, 2_000_000, False)
+    bar(2_000_000, 2_000_000, True)
+    text = stream.getvalue()
+    assert text.startswith("\r") and text.endswith("\n") and "\n" not in text[:-1]
+    assert "100.0%" in text and "2.0/2.0 MB" in text
+    quiet = io.StringIO()
+    dl._Progress("x", quiet, enabled=False)(5, 10, True)
+    assert quiet.getvalue() == ""
