@@ -663,3 +663,18 @@ def test_compat_install_in_process_and_base_ops_hint():
         for name in [k for k in sys.modules if k == "nasbench" or k.startswith("nasbench.")]:
             del sys.modules[name]
         sys.modules.update(saved)
+
+
+def test_nasbench_encode_equals_encoding_the_stored_specs(small_space):
+    """NASBench.encode(kind) equals encodings.encode over spec_from_hash of hash_iterator() order."""
+    from nasbench_arrow import encodings
+
+    _, root, _ = small_space
+    nb = api.NASBench(root)
+    hashes = list(nb.hash_iterator())
+    for kind in ("adjacency", "path"):
+        rows = nb.encode(kind)
+        assert rows.shape[0] == len(hashes)
+        some = hashes[::211]
+        assert np.array_equal(nb.encode(kind, some), encodings.encode([nb.spec_from_hash(h) for h in some], kind))
+        assert np.array_equal(rows[::211], nb.encode(kind, some))

@@ -739,6 +739,28 @@ class NASBench:
         index = self._index
         return [ModelSpec(*index.cell(r)[:2]) for r in _bulk.random_rows(index, n, seed).tolist()]
 
+    def encode(self, kind: str, hashes: Iterable[str] | None = None, **options: Any) -> np.ndarray:
+        """Architecture encodings of dataset cells, one row per cell (see :mod:`nasbench_arrow.encodings`).
+
+        Parameters
+        ----------
+        kind : {"adjacency", "path", "trunc_path", "adjacency_one_hot", "gcn"}
+            The encoding, as BANANAS/naszilla or NASLib define it.
+        hashes : iterable of str, optional
+            Cells to encode, in this order; default every cell, in the order
+            of the stored data's ``hash_iterator()``.
+        **options
+            ``cutoff`` (``trunc_path``), ``dtype``.
+
+        Returns
+        -------
+        np.ndarray
+            Equal to ``encodings.encode([nb.spec_from_hash(h) for h in hashes], kind)``.
+        """
+        from . import encodings
+
+        return encodings.encode_dataset(self, kind, hashes, **options)
+
     def cells(self, hashes: str | Iterable[str] | None = None) -> pl.LazyFrame:
         """Lazy frame over the cells table (one row per unique cell).
 
