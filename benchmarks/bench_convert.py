@@ -20,11 +20,10 @@ measures, in the same run:
 and prints a table with the ratios, also written to
 ``benchmarks/results/convert.md``.
 
-About the generated cells: each has a random distinct 32-hex-digit hash and a
-random upper-triangular adjacency (2 to 7 vertices in the proportions of the
-real space, at most 9 edges) with random ops; they are *not* the real cells
-of the search space (the converter does not look at what a hash means, so the
-timings do not depend on it). Metrics are plausible (accuracies are float32
+About the generated cells: they are real cells of the search space with
+their true module hashes (the converter checks every stored hash against its
+graph): all 423,624 of ``space.enumerate_cells()`` at full scale, 20,000 from
+``testing.sample_cells`` with ``--small``, in a shuffled order. Metrics are plausible (accuracies are float32
 multiples of 1/9984 as in the real data, float32 times). Every payload is
 byte-for-byte in the official style: ``json.dumps`` of the 5-field list and
 ``base64.encodebytes`` of a canonically serialised ``ModelMetrics``; payloads
@@ -68,28 +67,22 @@ _ALPHABET = np.frombuffer(
 
 
 def _random_cells(num_cells: int, rng: np.random.Generator):
-    """Random distinct hashes, adjacency strings and op strings (see module docstring)."""
-    counts = np.array([constants.CELLS_BY_VERTEX_COUNT[v] for v in range(2, 8)], dtype=float)
-    vertex_counts = rng.choice(np.arange(2, 8), size=num_cells, p=counts / counts.sum())
-    raw = rng.integers(0, 256, size=(num_cells * 2, 16), dtype=np.uint8)
-    hashes = list(dict.fromkeys(bytes(r).hex() for r in raw))[:num_cells]
-    interior = constants.AVAILABLE_OPS
-    adjs, ops = [], []
-    for v in vertex_counts.tolist():
-        m = np.zeros((v, v), dtype=np.int8)
-        for i in range(v - 1):  # a chain keeps every vertex connected
-            m[i, i + 1] = 1
-        upper = [(i, j) for i in range(v) for j in range(i + 2, v)]
-        extra = rng.integers(0, min(len(upper), constants.MAX_EDGES - (v - 1)) + 1)
-        for k in rng.choice(len(upper), size=extra, replace=False) if extra else []:
-            m[upper[k]] = 1
-        adjs.append("".join(str(x) for x in m.ravel()))
-        labels = [
-            constants.INPUT,
-            *(interior[k] for k in rng.integers(0, 3, v - 2)),
-            constants.OUTPUT,
-        ]
-        ops.append(",".join(labels))
+    """Real cells with their true hashes, adjacency strings and op strings, shuffled."""
+    if num_cells >= constants.NUM_UNIQUE_CELLS:
+        from nasbench_arrow.space import enumerate_cells
+
+        cells = list(enumerate_cells())
+    else:
+        from nasbench_arrow.testing import sample_cells
+
+        cells = sample_cells(num_cells, seed=int(rng.integers(2**31)))
+    order = rng.permutation(len(cells))[:num_cells]
+    hashes, adjs, ops = [], [], []
+    for k in order.tolist():
+        c = cells[k]
+        hashes.append(c.module_hash)
+        adjs.append("".join(str(int(x)) for row in c.matrix for x in row))
+        ops.append(",".join(c.ops))
     return hashes, adjs, ops
 
 
@@ -380,8 +373,9 @@ def run(small: bool, skip_reference: bool, check: bool, repeat: int = 2) -> str:
     num_cells = 20_000 if small else constants.NUM_UNIQUE_CELLS
     tag = "small" if small else "full"
     files = [
-        (f"bench_{tag}_all.tfrecord", constants.VALID_EPOCHS, "all 4 budgets"),
-        (f"bench_{tag}_108.tfrecord", (108,), "108 epochs only"),
+        # "real": real cells with true hashes (files of earlier versions had random hashes).
+        (f"bench_real_{tag}_all.tfrecord", constants.VALID_EPOCHS, "all 4 budgets"),
+        (f"bench_real_{tag}_108.tfrecord", (108,), "108 epochs only"),
     ]
     rows = []
     for name, epochs, label in files:
@@ -439,7 +433,8 @@ def _report(rows, small: bool, load: str) -> str:
             f"Command: `python benchmarks/bench_convert.py{' --small' if small else ''}` on "
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"{time.strftime('%Y-%m-%d')} (1-minute load average before the run: {load}). Files "
-            "generated in the official format (random cells, see the script's docstring). Both "
+            "generated in the official format (real cells and hashes, random metrics, see the "
+            "script's docstring); the conversion checks every cell's hash against its graph. Both "
             "sides run as child processes in the same run. `CPU` is user + system seconds of the "
             "whole process tree; `peak RSS` the largest sampled sum of resident memory over the "
             "tree (every 50 ms), `largest` the peak of its biggest single process (VmHWM)."

@@ -1046,6 +1046,8 @@ def _convert_open(
                 "cpu_seconds": {
                     "read": round(sum(r["cpu"] for r in results), 3),
                     "write": round(sum(b["cpu"] for b in buckets), 3),
+                    # Of "write": the graph and exact-hash check of every cell.
+                    "cell_check": round(sum(b["cpu_cell_check"] for b in buckets), 3),
                 },
                 "parts": len(valid),
                 "fast_path_records": sum(r["fast"] for r in valid),

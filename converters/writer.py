@@ -528,6 +528,9 @@ def write_bucket(
     group_id = np.cumsum(new_group) - 1
     group_cell = cell_id[group_start]
     repeat = np.arange(n) - group_start[group_id] if n else np.zeros(0, dtype=np.int64)
+    cpu_check = time.process_time()
+    cell_errors = _cell_errors(cols, ref, source)
+    cpu_check = time.process_time() - cpu_check
     _check(
         cols,
         cell_id,
@@ -539,7 +542,7 @@ def write_bucket(
         epochs_all,
         allow_incomplete,
         source,
-        _cell_errors(cols, ref, source),
+        cell_errors,
     )
     sizes = np.diff(np.append(group_start, n))
     complete = bool(
@@ -638,6 +641,7 @@ def write_bucket(
         "index": paths,
         "max_repeats": int(sizes.max()) if n else 0,
         "cpu": time.process_time() - cpu0,
+        "cpu_cell_check": cpu_check,
         "complete": complete,
     }
 
