@@ -221,15 +221,16 @@ def sequential_loop(nb, optimizer, seed, budget):
     spent, rows = 0.0, []
     while spent < budget:
         cell, epochs = optimizer.ask()
+        spec = nb.spec_from_hash(cell) if isinstance(cell, str) else cell
         repeat = rng.randrange(3)
-        data = nb.query(cell, epochs, repeat=repeat)
+        data = nb.query(spec, epochs, repeat=repeat)
         spent += data["training_time"]
-        rows.append((nb.hash_spec(cell), repeat, data["validation_accuracy"], spent))
-        optimizer.tell(cell, epochs, {**data, "module_hash": nb.hash_spec(cell)})
+        rows.append((nb.hash_spec(spec), repeat, data["validation_accuracy"], spent))
+        optimizer.tell(cell, epochs, {**data, "module_hash": nb.hash_spec(spec)})
     return rows
 
 
-@pytest.mark.parametrize("algorithm", ["random", "evolution", "local"])
+@pytest.mark.parametrize("algorithm", ["random", "evolution", "local", "hyperband"])
 def test_one_worker_equals_the_sequential_loop(nb, algorithm):
     """With N = 1 the trace is the sequential loop's: same cells, repeats, accuracies and end times."""
     budget = 1.5e5

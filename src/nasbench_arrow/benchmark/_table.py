@@ -30,8 +30,9 @@ class RunTable:
         self.nb = nb
         self.index = nb.dataset.index
         self.epochs = tuple(sorted(nb.valid_epochs))
-        self._first: dict[int, np.ndarray] = {}
-        self._count: dict[int, np.ndarray] = {}
+        self._first: dict[int, list[int]] = {}
+        self._count: dict[int, list[int]] = {}
+        self._rows: dict[str, int] = {}  # module hash -> row, filled as hashes are looked up
 
     def row(self, cell: ModelSpec | str) -> int:
         """Cell row of a spec or module hash.
@@ -46,6 +47,9 @@ class RunTable:
             Neither a ModelSpec nor a str.
         """
         if isinstance(cell, str):
+            row = self._rows.get(cell)
+            if row is not None:
+                return row
             module_hash = cell
         elif isinstance(cell, ModelSpec):
             module_hash = self.nb.hash_spec(cell)
@@ -55,30 +59,34 @@ class RunTable:
         row = self.index.find(module_hash)
         if row is None:
             raise KeyError(module_hash)
+        self._rows[module_hash] = row
         return row
 
-    def _budget(self, epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    def _budget(self, epochs: int) -> tuple[list[int], list[int]]:
         first = self._first.get(epochs)
         if first is None:
             rows = np.arange(self.index.num_cells, dtype=np.int64)
-            first, count = self.index.budget_runs(rows, epochs)
-            self._first[epochs], self._count[epochs] = first, count
+            first_array, count_array = self.index.budget_runs(rows, epochs)
+            # Python lists: one look-up per evaluation, without numpy's scalar overhead.
+            first, self._count[epochs] = first_array.tolist(), count_array.tolist()
+            self._first[epochs] = first
         return first, self._count[epochs]
 
     def repeats(self, row: int, epochs: int) -> int:
         """Number of repeats of a cell at a budget (0 when none)."""
-        return int(self._budget(epochs)[1][row])
+        return self._budget(epochs)[1][row]
 
-    def values(self, row: int, epochs: int, repeat: int) -> tuple[float, ...]:
+    def values(self, row: int, epochs: int, repeat: int) -> list[float]:
         """The 8 ``layout.INDEX_RUN_COLUMNS`` of one run (seconds, fractions 0-1)."""
         first, count = self._budget(epochs)
         if not 0 <= repeat < count[row]:
-            msg = f"repeat {repeat} is not in the data: cell {self.index.hash_at(row)} has {int(count[row])} repeats at {epochs} epochs"
+            msg = f"repeat {repeat} is not in the data: cell {self.index.hash_at(row)} has {count[row]} repeats at {epochs} epochs"
             raise IndexError(msg)
-        return self.index.run_values(int(first[row]) + repeat)
+        # pread, not the mapping: random single rows through a mapping fault in their neighbours too.
+        return self.index.run_values(first[row] + repeat)
 
     def mean(self, row: int, epochs: int, column: int) -> float:
         """Mean over the repeats of one run column (numpy's mean of the repeats in order)."""
         first, count = self._budget(epochs)
-        start = int(first[row])
-        return float(np.mean([v[column] for v in self.index.run_block(start, start + int(count[row]))]))
+        start = first[row]
+        return float(np.mean(self.index.run_metrics[start : start + count[row], column]))

@@ -49,10 +49,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import encodings
 from ..constants import MAX_EDGES
 from ..model_spec import ModelSpec
-from ..search import SpecProposer, is_complete_space
+from ..search import is_complete_space
+from . import _cells
 from .objectives import PARAMETERS, config_to_spec
 
 __all__ = [
@@ -80,7 +80,12 @@ def _space_shape(nb: Any) -> tuple[bool, int]:
 
 
 class _Base:
-    """What every shipped optimizer shares: the dataset, a seeded generator, a proposer."""
+    """What every shipped optimizer shares: the dataset, seeded generators, a colab sampler.
+
+    Cells are proposed as module hashes (the simulator accepts them), drawn
+    and mutated as arrays by :mod:`nasbench_arrow.benchmark._cells` (no
+    ModelSpec, no graph hash per proposal).
+    """
 
     name = "optimizer"
 
@@ -89,16 +94,17 @@ class _Base:
             msg = f"epochs must be one of {sorted(nb.valid_epochs)}, got {epochs!r}"
             raise ValueError(msg)
         self.nb = nb
+        self.index = nb.dataset.index
         self.seed = seed
         self.epochs = int(epochs)
         self.rng = random.Random(seed)
-        complete, largest = _space_shape(nb)
+        _, largest = _space_shape(nb)
         self.num_vertices = largest
-        self.only_held = not complete
-        self.proposer = SpecProposer(nb, self.rng, num_vertices=largest, only_held=not complete)
+        # Its own numpy stream for batched colab draws, derived from the same seed.
+        self.sampler = _cells.ColabSampler(self.index, np.random.default_rng(seed), num_vertices=largest)
 
-    def _spec(self, cell: ModelSpec | str) -> ModelSpec:
-        return cell if isinstance(cell, ModelSpec) else self.nb.spec_from_hash(cell)
+    def _random_cell(self) -> str:
+        return self.index.hash_at(self.sampler.draw()[0])
 
 
 class RandomSearch(_Base):
@@ -109,7 +115,8 @@ class RandomSearch(_Base):
     nb : NASBench
     seed : int, optional
     sampler : {"colab", "uniform"}, default "colab"
-        See the module docstring.
+        See the module docstring. On a dataset that is not a complete space
+        the colab's draws that the dataset does not hold are redrawn.
     epochs : int, default 108
     """
 
@@ -118,21 +125,20 @@ class RandomSearch(_Base):
         if sampler not in ("colab", "uniform"):
             msg = f"sampler must be 'colab' or 'uniform', got {sampler!r}"
             raise ValueError(msg)
-        self.sampler = sampler
+        self.sampler_kind = sampler
         self.name = "random" if sampler == "colab" else "random-uniform"
         self._np = np.random.default_rng(seed)
         self._batch: list[int] = []
 
     def _uniform_hash(self) -> str:
         if not self._batch:
-            index = self.nb.dataset.index
-            self._batch = self._np.integers(0, index.num_cells, 4096).tolist()[::-1]
-        return self.nb.dataset.index.hash_at(self._batch.pop())
+            self._batch = self._np.integers(0, self.index.num_cells, 4096).tolist()[::-1]
+        return self.index.hash_at(self._batch.pop())
 
-    def ask(self) -> tuple[Any, int]:
-        if self.sampler == "uniform":
+    def ask(self) -> tuple[str, int]:
+        if self.sampler_kind == "uniform":
             return self._uniform_hash(), self.epochs
-        return self.proposer.random_spec(), self.epochs
+        return self._random_cell(), self.epochs
 
     def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
         pass
@@ -141,12 +147,18 @@ class RandomSearch(_Base):
 class RegularizedEvolution(_Base):
     """Regularised (ageing) evolution, asynchronous: each ask mutates a tournament winner.
 
+    The first ``population_size`` asks are colab random cells; later ones
+    mutate the best of ``sample_size`` members drawn from the population
+    (the last ``population_size`` results told). Mutation is the colab's, on
+    the parent's unpruned matrix, drawn from ``random.Random(seed)`` exactly
+    as ``search.SpecProposer.mutate`` draws it.
+
     Parameters
     ----------
     population_size : int, default 50
     sample_size : int, default 10
     mutation_rate : float, default 1.0
-        The colab's (expected number of edge flips, see ``SpecProposer.mutate``).
+        The colab's (expected number of edge flips).
     """
 
     name = "evolution"
@@ -168,21 +180,35 @@ class RegularizedEvolution(_Base):
         self.population_size = population_size
         self.sample_size = sample_size
         self.mutation_rate = mutation_rate
-        self.population: deque[tuple[ModelSpec, float]] = deque()
+        self.population: deque[tuple[float, list, list]] = deque()  # (validation, flat matrix, labels)
+        self._unpruned: dict[str, tuple[list, list]] = {}  # proposed hash -> its unpruned cell
         self._asked = 0
 
-    def ask(self) -> tuple[ModelSpec, int]:
+    def ask(self) -> tuple[str, int]:
         self._asked += 1
         if self._asked <= self.population_size or len(self.population) < self.sample_size:
-            return self.proposer.random_spec(), self.epochs
-        candidates = self.rng.sample(range(len(self.population)), self.sample_size)
-        parent = max((self.population[i] for i in candidates), key=lambda p: p[1])[0]
-        return self.proposer.mutate(parent, self.mutation_rate), self.epochs
+            row, adjacency, labels = self.sampler.draw()
+            flat, labs = adjacency.ravel().tolist(), labels.tolist()
+        else:
+            candidates = self.rng.sample(range(len(self.population)), self.sample_size)
+            _, parent_flat, parent_labels = max((self.population[i] for i in candidates), key=lambda p: p[0])
+            row, flat, labs = _cells.mutate_flat(
+                self.index, parent_flat, parent_labels, self.num_vertices, self.rng, self.mutation_rate
+            )
+        h = self.index.hash_at(row)
+        self._unpruned[h] = (flat, labs)
+        return h, self.epochs
 
     def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
-        self.population.append((self._spec(cell), float(result["validation_accuracy"])))
+        flat, labels = self._unpruned.get(result["module_hash"]) or _flat_of(self.index, result["module_hash"], self.num_vertices)
+        self.population.append((float(result["validation_accuracy"]), flat, labels))
         if len(self.population) > self.population_size:
             self.population.popleft()
+
+
+def _flat_of(index: Any, module_hash: str, num_vertices: int) -> tuple[list, list]:
+    adjacency, labels = _cells.row_arrays(index, index.find(module_hash), num_vertices)
+    return adjacency.ravel().tolist(), labels.tolist()
 
 
 class LocalSearch(_Base):
@@ -206,25 +232,16 @@ class LocalSearch(_Base):
         self._init_left = num_init
         self._init_told = 0
         self._init_best: tuple[str, float] | None = None
-        self._queue: list[ModelSpec] = []
+        self._queue: list[str] = []
         self._pending: set[str] = set()  # neighbours of the centre handed out, not told yet
         self._round_best: tuple[str, float] | None = None
         self.seen: set[str] = set()
         self.restarts = 0
 
-    def _hash(self, cell: Any) -> str:
-        return cell if isinstance(cell, str) else self.nb.hash_spec(cell)
-
-    def _held(self, spec: ModelSpec) -> bool:
-        return not self.only_held or self.nb.hash_spec(spec) in self.nb.fixed_statistics
-
     def _open(self, center_hash: str) -> None:
         """Queue the centre's unevaluated neighbours in random order."""
-        spec = self.nb.spec_from_hash(center_hash)
-        fresh = [
-            n for n in encodings.neighbours(spec, num_vertices=self.num_vertices)
-            if self._held(n) and self.nb.hash_spec(n) not in self.seen
-        ]  # fmt: skip
+        rows = _cells.neighbour_rows(self.index, self.index.find(center_hash), self.num_vertices).tolist()
+        fresh = [h for h in (self.index.hash_at(r) for r in rows) if h not in self.seen]
         self.rng.shuffle(fresh)
         self._queue = fresh
         self._round_best = None
@@ -236,21 +253,21 @@ class LocalSearch(_Base):
         self._init_told = 0
         self._init_best = None
 
-    def ask(self) -> tuple[ModelSpec, int]:
+    def ask(self) -> tuple[str, int]:
         if self.center is None:
             # Initial (or restart) random cells; once num_init are handed out, more random
             # cells keep idle workers busy until num_init results are in.
             self._init_left = max(0, self._init_left - 1)
-            return self.proposer.random_spec(), self.epochs
+            return self._random_cell(), self.epochs
         if not self._queue and not self._pending:
             self._step()
             if self.center is None:
                 return self.ask()
         if self._queue:
-            spec = self._queue.pop()
-            self._pending.add(self.nb.hash_spec(spec))
-            return spec, self.epochs
-        return self.proposer.random_spec(), self.epochs  # neighbourhood handed out, results pending
+            h = self._queue.pop()
+            self._pending.add(h)
+            return h, self.epochs
+        return self._random_cell(), self.epochs  # neighbourhood handed out, results pending
 
     def _step(self) -> None:
         """The centre's neighbourhood is fully told: move to its best cell, or restart."""
@@ -285,35 +302,43 @@ class LocalSearch(_Base):
 class _Rungs:
     """One asynchronous successive-halving bracket: each rung's results, ranked, and its promotions.
 
-    A rung keeps its results sorted (for the rank of a value) and a heap of
-    the cells not promoted yet, so finding a promotable cell costs
-    ``O(log n)`` instead of a sort per ask.
+    Every result of a rung is either waiting (a heap, best first) or
+    promoted. The cells better than the best waiting one are all promoted,
+    so its rank is the number of promoted results better than it: a bisect
+    in the (smaller) sorted list of promoted results, instead of a sort per
+    ask. ``dirty`` skips the search until something changed.
     """
 
     def __init__(self, budgets: tuple[int, ...]):
         self.budgets = budgets
-        self.ranked: list[list[tuple[float, str]]] = [[] for _ in budgets]  # (-validation, hash), sorted
-        self.waiting: list[list[tuple[float, str]]] = [[] for _ in budgets]  # heap of not promoted
+        self.counts = [0] * len(budgets)
+        self.waiting: list[list[tuple[float, str]]] = [[] for _ in budgets]  # (-validation, hash) heaps
+        self.promoted_keys: list[list[tuple[float, str]]] = [[] for _ in budgets]  # sorted
         self.promoted: list[set[str]] = [set() for _ in budgets]
+        self.dirty = False
 
     def add(self, rung: int, module_hash: str, value: float) -> None:
-        key = (-value, module_hash)
-        bisect.insort(self.ranked[rung], key)
-        heapq.heappush(self.waiting[rung], key)
+        self.counts[rung] += 1
+        heapq.heappush(self.waiting[rung], (-value, module_hash))
+        self.dirty = True
 
     def promotable(self, eta: int) -> tuple[str, int] | None:
         """A cell in the top ``1/eta`` of its rung and not promoted yet (highest rung first)."""
+        if not self.dirty:
+            return None
         for k in range(len(self.budgets) - 2, -1, -1):
             waiting = self.waiting[k]
             while waiting and waiting[0][1] in self.promoted[k]:
                 heapq.heappop(waiting)  # told twice at this rung (a repeated random draw)
             if not waiting:
                 continue
-            rank = bisect.bisect_left(self.ranked[k], waiting[0])
-            if rank < len(self.ranked[k]) // eta:
-                module_hash = heapq.heappop(waiting)[1]
-                self.promoted[k].add(module_hash)
-                return module_hash, k
+            rank = bisect.bisect_left(self.promoted_keys[k], waiting[0])
+            if rank < self.counts[k] // eta:
+                key = heapq.heappop(waiting)
+                bisect.insort(self.promoted_keys[k], key)
+                self.promoted[k].add(key[1])
+                return key[1], k
+        self.dirty = False
         return None
 
 
@@ -362,8 +387,8 @@ class SuccessiveHalving(_Base):
         self._specs: dict[str, ModelSpec] = {}
         self._bracket: _SyncBracket | None = None
 
-    def _new_cell(self) -> ModelSpec:
-        return self.proposer.random_spec()
+    def _new_cell(self) -> str:
+        return self._random_cell()
 
     # -- ASHA
     def _ask_async(self, rungs: _Rungs, bottom: int = 0) -> tuple[ModelSpec, int]:
@@ -382,7 +407,7 @@ class SuccessiveHalving(_Base):
 
     def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
         h = result["module_hash"]
-        self._specs.setdefault(h, self._spec(cell))
+        self._specs.setdefault(h, cell)
         if self.asynchronous:
             self._rungs.add(self.budgets.index(epochs), h, float(result["validation_accuracy"]))
         else:
@@ -460,13 +485,13 @@ class Hyperband(SuccessiveHalving):
             self._bracket = _SyncBracket(self, n, self.budgets[self.s_max - s :])
         return self._bracket.ask()
 
-    def _tagged(self, spec: ModelSpec, start: int) -> tuple[ModelSpec, int]:
-        self._cell_bracket[self.nb.hash_spec(spec)] = start
-        return spec, self.budgets[start]
+    def _tagged(self, cell: str, start: int) -> tuple[str, int]:
+        self._cell_bracket[cell] = start
+        return cell, self.budgets[start]
 
     def tell(self, cell: Any, epochs: int, result: Mapping[str, Any]) -> None:
         h = result["module_hash"]
-        self._specs.setdefault(h, self._spec(cell))
+        self._specs.setdefault(h, cell)
         value = float(result["validation_accuracy"])
         if not self.asynchronous:
             self._bracket.tell(h, epochs, value)
