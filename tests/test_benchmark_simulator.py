@@ -40,12 +40,23 @@ TIMES = {
 CELLS = sorted(TIMES)
 
 
+def _values(cell, epochs):
+    ht, hv, ft, fv = TIMES[cell][epochs]
+    return [ht, hv, hv, hv - 0.01, ft, fv, fv, fv - 0.01]
+
+
 class _Index:
+    """Run r of cell row c at budget e is numbered c * 1000 + e * 3 + repeat."""
+
     num_cells = len(CELLS)
     cell_params = np.arange(len(CELLS)) * 1000
 
     def hash_at(self, row):
         return CELLS[row]
+
+    def run_values(self, run):
+        row, rest = divmod(run, 1000)
+        return _values(CELLS[row], rest // 3)
 
 
 class HandTable:
@@ -53,20 +64,21 @@ class HandTable:
 
     index = _Index()
 
+    def __init__(self):
+        self.hash_rows = {}
+
     def row(self, cell):
         if cell not in TIMES:
             raise KeyError(cell)
         return CELLS.index(cell)
 
-    def repeats(self, row, epochs):
-        return 3 if epochs in TIMES[CELLS[row]] else 0
-
-    def values(self, row, epochs, repeat):
-        ht, hv, ft, fv = TIMES[CELLS[row]][epochs]
-        return (ht, hv, hv, hv - 0.01, ft, fv, fv, fv - 0.01)
+    def budget(self, epochs):
+        first = [c * 1000 + epochs * 3 for c in range(len(CELLS))]
+        counts = [3 if epochs in TIMES[c] else 0 for c in CELLS]
+        return first, counts
 
     def mean(self, row, epochs, column):
-        return self.values(row, epochs, 0)[column]
+        return _values(CELLS[row], epochs)[column]
 
 
 class FakeNB:

@@ -32,7 +32,8 @@ class RunTable:
         self.epochs = tuple(sorted(nb.valid_epochs))
         self._first: dict[int, list[int]] = {}
         self._count: dict[int, list[int]] = {}
-        self._rows: dict[str, int] = {}  # module hash -> row, filled as hashes are looked up
+        #: module hash -> row, filled as hashes are looked up.
+        self.hash_rows: dict[str, int] = {}
 
     def row(self, cell: ModelSpec | str) -> int:
         """Cell row of a spec or module hash.
@@ -47,7 +48,7 @@ class RunTable:
             Neither a ModelSpec nor a str.
         """
         if isinstance(cell, str):
-            row = self._rows.get(cell)
+            row = self.hash_rows.get(cell)
             if row is not None:
                 return row
             module_hash = cell
@@ -59,10 +60,11 @@ class RunTable:
         row = self.index.find(module_hash)
         if row is None:
             raise KeyError(module_hash)
-        self._rows[module_hash] = row
+        self.hash_rows[module_hash] = row
         return row
 
-    def _budget(self, epochs: int) -> tuple[list[int], list[int]]:
+    def budget(self, epochs: int) -> tuple[list[int], list[int]]:
+        """Per cell row: the run row of repeat 0 and the number of repeats at ``epochs`` (lists)."""
         first = self._first.get(epochs)
         if first is None:
             rows = np.arange(self.index.num_cells, dtype=np.int64)
@@ -74,11 +76,11 @@ class RunTable:
 
     def repeats(self, row: int, epochs: int) -> int:
         """Number of repeats of a cell at a budget (0 when none)."""
-        return self._budget(epochs)[1][row]
+        return self.budget(epochs)[1][row]
 
     def values(self, row: int, epochs: int, repeat: int) -> list[float]:
         """The 8 ``layout.INDEX_RUN_COLUMNS`` of one run (seconds, fractions 0-1)."""
-        first, count = self._budget(epochs)
+        first, count = self.budget(epochs)
         if not 0 <= repeat < count[row]:
             msg = f"repeat {repeat} is not in the data: cell {self.index.hash_at(row)} has {count[row]} repeats at {epochs} epochs"
             raise IndexError(msg)
@@ -87,6 +89,6 @@ class RunTable:
 
     def mean(self, row: int, epochs: int, column: int) -> float:
         """Mean over the repeats of one run column (numpy's mean of the repeats in order)."""
-        first, count = self._budget(epochs)
+        first, count = self.budget(epochs)
         start = first[row]
         return float(np.mean(self.index.run_metrics[start : start + count[row], column]))

@@ -223,6 +223,9 @@ class Simulator:
         table = self._table
         index = table.index
         ask, tell = optimizer.ask, optimizer.tell
+        valid_epochs = {e for e in self.nb.valid_epochs if not isinstance(e, bool)}
+        hash_rows = table.hash_rows  # hashes already looked up
+        run_values = index.run_values
         charge = self.charge_decision_time
         clock = time.perf_counter
 
@@ -250,13 +253,20 @@ class Simulator:
                 if proposal is None:
                     break
                 worker = free.pop(0)
-                cell, epochs, stop, row = self._proposal(proposal, worker, now)
-                count = table.repeats(row, epochs)
+                row = None
+                if type(proposal) is tuple and len(proposal) == 2 and proposal[1] in valid_epochs:
+                    cell, epochs = proposal  # the common case, checked without the general path
+                    stop = False
+                    row = hash_rows.get(cell) if type(cell) is str else None
+                if row is None:
+                    cell, epochs, stop, row = self._proposal(proposal, worker, now)
+                first, counts = table.budget(epochs)
+                count = counts[row]
                 if count == 0:
                     msg = f"cell {index.hash_at(row)} has no runs at {epochs} epochs"
                     raise KeyError(msg)
                 repeat = rng.randrange(count)
-                values = table.values(row, epochs, repeat)
+                values = run_values(first[row] + repeat)
                 offset = HALFWAY if stop else FINAL
                 start = now + delay
                 end = start + values[offset]
