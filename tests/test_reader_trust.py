@@ -244,15 +244,22 @@ def test_fifo_inside_a_dataset_is_refused_without_blocking(ds, rel):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
-@pytest.mark.parametrize("module", ["nasbench_arrow.verify", "nasbench_arrow.doctor", "nasbench_arrow.converters.cli"])
+@pytest.mark.parametrize(
+    "module",
+    ["nasbench_arrow.verify", "nasbench_arrow.doctor", "nasbench_arrow.converters.cli", "nasbench_arrow.plot", "nasbench_arrow.train.cli"],
+)
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_every_cli_refuses_non_regular_files_at_once(tmp_path, module, kind):
     """Regression (issue 11.18): a FIFO or /dev/zero as the path: exit 1 (or 2) with one line, no hang, no traceback."""
     path = _fifo(tmp_path / "pipe") if kind == "fifo" else Path("/dev/zero")
     if not path.exists():
         pytest.skip("no /dev/zero here")
-    args = {"nasbench_arrow.doctor": ["--no-tf", str(path)],
-            "nasbench_arrow.converters.cli": [str(path), str(tmp_path / "out")]}.get(module, [str(path)])
+    args = {
+        "nasbench_arrow.doctor": ["--no-tf", str(path)],
+        "nasbench_arrow.converters.cli": [str(path), str(tmp_path / "out")],
+        "nasbench_arrow.plot": ["overview", str(path), str(tmp_path / "out.png")],
+        "nasbench_arrow.train.cli": ["--list", str(path), "--cifar", str(tmp_path), "--out", str(tmp_path / "runs")],
+    }.get(module, [str(path)])
     proc = _cli(module, *args)
     assert proc.returncode in (1, 2), (proc.stdout[-2000:], proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr, proc.stderr

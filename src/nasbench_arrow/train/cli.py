@@ -214,6 +214,9 @@ def load_cells(
             raise ValueError(msg)
     elif list_file is not None:
         path = Path(list_file)
+        if path.exists() and not path.is_file():  # never read a FIFO (blocks) or a device (endless)
+            msg = f"{str(path)!r} is not a regular file; pass a JSON or Parquet list of cells"
+            raise ValueError(msg)
         if path.suffix.lower() == ".parquet":
             cells = _cells_from_parquet(path)
         else:
