@@ -7,13 +7,13 @@ import random
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies import valid_specs
 
 from nasbench_arrow import encodings
 from nasbench_arrow.api import ModelSpec, NASBench
 from nasbench_arrow.benchmark import _cells
 from nasbench_arrow.constants import AVAILABLE_OPS
 from nasbench_arrow.search import SpecProposer
+from strategies import valid_specs
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_mutation_draws_exactly_as_spec_proposer(nb):
     for parent in parents:
         matrix = np.asarray(parent.original_matrix)
         labels = [AVAILABLE_OPS.index(op) for op in parent.original_ops[1:-1]]
-        row, child_flat, child_labels = _cells.mutate_flat(index, matrix.ravel().tolist(), labels, 5, rng_a)
+        row, child_flat, _ = _cells.mutate_flat(index, matrix.ravel().tolist(), labels, 5, rng_a)
         child = reference.mutate(parent)
         assert child_flat == np.asarray(child.original_matrix).ravel().tolist()
         assert row == index.find(nb.hash_spec(child))

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import polars as pl
 import pytest
-from conftest import png_size
 
+from conftest import png_size
 from nasbench_arrow.api import NASBench
 from nasbench_arrow.benchmark import TRACE_COLUMNS, Simulator, cli, report
 
@@ -79,6 +79,7 @@ def test_bad_input_is_a_message_not_a_traceback(sample_dataset_dir, tmp_path, ar
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert proc.returncode == 2
     assert message in proc.stderr

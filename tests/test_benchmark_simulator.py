@@ -65,7 +65,7 @@ class HandTable:
     index = _Index()
 
     def __init__(self):
-        self.hash_rows = {}
+        self.hash_rows: dict[str, int] = {}
 
     def row(self, cell):
         if cell not in TIMES:
@@ -82,7 +82,7 @@ class HandTable:
 
 
 class FakeNB:
-    valid_epochs = {12, 108}
+    valid_epochs = frozenset({12, 108})
 
 
 def hand_simulator(n_workers, seed=0, **kwargs):

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import random_topological_permutation, valid_specs
 
 from nasbench_arrow import encodings
 from nasbench_arrow.api import ModelSpec, NASBench
 from nasbench_arrow.constants import AVAILABLE_OPS, CONV1X1, CONV3X3, MAXPOOL3X3
 from nasbench_arrow.graph import permute_graph
+from strategies import random_topological_permutation, valid_specs
 
 N = 7
 

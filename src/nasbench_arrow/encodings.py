@@ -66,6 +66,7 @@ uses them), :func:`edit_distance` and :func:`path_distance` (naszilla's
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -73,7 +74,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import layout
-from .constants import AVAILABLE_OPS, CONV1X1, CONV3X3, INPUT, MAX_EDGES, MAX_VERTICES, MAXPOOL3X3, OUTPUT
+from .constants import (
+    AVAILABLE_OPS,
+    CONV1X1,
+    CONV3X3,
+    INPUT,
+    MAX_EDGES,
+    MAX_VERTICES,
+    MAXPOOL3X3,
+    OUTPUT,
+)
 from .model_spec import ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -262,7 +272,7 @@ def _path_bits(adjacency: np.ndarray, ops: np.ndarray, out: np.ndarray) -> np.nd
     for chain in _CHAINS:
         hops = (0, *chain, _V - 1)
         present = edge[:, hops[0], hops[1]]
-        for a, b in zip(hops[1:-1], hops[2:]):
+        for a, b in itertools.pairwise(hops[1:]):
             present = present & edge[:, a, b]
         rows = np.flatnonzero(present)
         if not rows.size:

@@ -57,7 +57,7 @@ def cell_rows(index: Any, adjacency: np.ndarray, labels: np.ndarray, *, max_edge
     """
     adjacency = np.asarray(adjacency, dtype=np.int8)
     labels = np.asarray(labels, dtype=np.int64)
-    b, v, _ = adjacency.shape
+    b = adjacency.shape[0]
     out = np.full(b, -1, dtype=np.int64)
     keep, valid = _prune(adjacency)
     kept = adjacency * (keep[:, :, None] & keep[:, None, :])

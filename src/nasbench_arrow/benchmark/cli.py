@@ -164,8 +164,8 @@ def run_campaign(
         path = out / "traces" / f"{name}-w{w}.parquet"
         trace.write_parquet(path)
         paths[f"trace {name} w{w}"] = path
-        for metric in curve_frames:
-            curve_frames[metric].append(
+        for metric, frames_of_metric in curve_frames.items():
+            frames_of_metric.append(
                 report.curves(trace, metric=metric, max_time=budget, log_x=log_x, stat=stat).with_columns(pl.lit(metric).alias("metric"))
             )
         finals.append(report.final_table(trace, stat=stat))

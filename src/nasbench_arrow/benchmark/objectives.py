@@ -51,7 +51,16 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import CONV1X1, CONV3X3, INPUT, MAX_EDGES, MAX_VERTICES, MAXPOOL3X3, NUM_REPEATS, OUTPUT
+from ..constants import (
+    CONV1X1,
+    CONV3X3,
+    INPUT,
+    MAX_EDGES,
+    MAX_VERTICES,
+    MAXPOOL3X3,
+    NUM_REPEATS,
+    OUTPUT,
+)
 from ..errors import import_optional
 from ..model_spec import ModelSpec
 from ._table import FINAL, RunTable

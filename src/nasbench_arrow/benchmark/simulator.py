@@ -296,8 +296,8 @@ class Simulator:
                     "test_accuracy": values[offset + 3],
                     "trainable_parameters": int(index.cell_params[row]),
                 }
-                for k in columns:
-                    columns[k].append(result[k])
+                for k, column in columns.items():
+                    column.append(result[k])
                 rows.append(row)
                 free.append(worker)
                 tell(cell, epochs, result)
