@@ -402,3 +402,22 @@ def test_tfrecord_replaced_with_same_size_and_mtime_is_reconverted(two_sources, 
     assert "converting" in capsys.readouterr().err
     assert nb.dataset.manifest.source["sha256"] == two_sources["new"][1]
     assert _dataset_digest(nb) == two_sources["new"][2]
+
+
+def test_lazy_frame_outlives_its_object(reliability_dataset, tmp_path):
+    """`NASBench(path).runs()` drops the object at once: the frame still collects that generation."""
+    import gc
+    import shutil
+
+    from nasbench_arrow import api
+
+    root = tmp_path / "ds"
+    shutil.copytree(reliability_dataset, root)
+    want = _runs_of(api.NASBench(str(reliability_dataset)))
+    lf = api.NASBench(str(root)).runs()
+    rows = api.NASBench(str(root)).dataset.index.run_metrics  # kept alone, it keeps its file open
+    first = rows[0:5]
+    gc.collect()
+    shutil.rmtree(root)
+    assert lf.collect().sort(["module_hash", "epochs", "repeat"]).drop("bucket").to_dicts() == want
+    assert (rows[0:5] == first).all() and rows[[4, 0, 2], 1:3].shape == (3, 2)

@@ -279,3 +279,26 @@ def test_damaged_parquet_footer_gives_a_typed_error_when_a_lazy_frame_is_asked_f
     with pytest.raises(DatasetCorruptError, match="unreadable Parquet footer"):
         nb.runs()
     assert nb.cells().select("module_hash").collect().height == nb.dataset.index.num_cells
+
+
+def test_run_rows_index_like_the_array(converted_fixture):
+    """index.run_metrics (read with pread) gives exactly what the .npy array gives, for every indexing form used."""
+    ds = dataset.open_dataset(converted_fixture.root)
+    rows = ds.index.run_metrics
+    full = np.load(converted_fixture.root / layout.INDEX_DIR / layout.INDEX_FILES["run_metrics"])
+    n = full.shape[0]
+    rng = np.random.default_rng(0)
+    scattered = rng.integers(0, n, 500)
+    keys = [
+        0, n - 1, -1, slice(3, 40), slice(None), slice(5, 5), slice(0, n, 7),
+        scattered, np.sort(scattered), scattered.reshape(50, 10), np.arange(n)[::-1],
+        (scattered, slice(4, 8)), (np.sort(scattered), slice(0, 4)), (scattered.reshape(25, 20), 3),
+        (slice(2, 9), slice(1, 3)), np.zeros(0, np.int64), full[:, 0] > 0.5,
+    ]
+    for key in keys:
+        got, want = rows[key], full[key]
+        assert got.shape == want.shape and np.array_equal(got.view(np.uint64), np.ascontiguousarray(want).view(np.uint64)), key
+    assert rows.shape == full.shape and len(rows) == n and np.array_equal(np.asarray(rows), full)
+    for bad in (n, -n - 1, np.array([0, n])):
+        with pytest.raises(IndexError):
+            rows[bad]

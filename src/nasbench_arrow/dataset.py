@@ -147,15 +147,21 @@ _RETIRED: collections.deque = collections.deque()
 _EXITING = False
 _PROC_FD = "/proc/self/fd"
 _FARM_PREFIX = "nasbench-arrow-pins-"
+_SWEPT: list[bool] = []  # stale link directories are swept once per process
 
 
 def _release(resources: dict) -> None:
-    """Close a generation's descriptors and remove its link directory (this process's only)."""
-    _close_all(resources["fds"])
+    """Remove a generation's link directory (this process's only), then close its descriptors.
+
+    In that order: a lazy frame collected later finds no link (an error) rather than a
+    descriptor number reused by another file.
+    """
+    resources["closed"] = True
     farm = resources.get("farm")
     if farm and resources.get("pid") == os.getpid():
         shutil.rmtree(farm, ignore_errors=True)
     resources["farm"] = None
+    _close_all(resources["fds"])
 
 
 def _retire(resources: dict) -> None:
@@ -214,7 +220,7 @@ class _Generation:
         st = os.fstat(self.dir_fd)
         self.identity = (st.st_dev, st.st_ino)
         self.files: dict[str, int] = {}
-        self._resources = {"fds": [self.dir_fd], "farm": None, "pid": os.getpid()}
+        self._resources = {"fds": [self.dir_fd], "farm": None, "pid": os.getpid(), "closed": False}
         self._finalizer = weakref.finalize(self, _retire, self._resources)
 
     def open(self, rel: str, *, keep: bool = True) -> int:
@@ -237,6 +243,11 @@ class _Generation:
             self._resources["fds"].append(fd)
         return fd
 
+    @property
+    def closed(self) -> bool:
+        """Whether the descriptors were released (by :meth:`close`)."""
+        return self._resources["closed"]
+
     def replaced(self) -> bool:
         """Whether the dataset's path now names another directory (or none)."""
         return _identity(self.root) != self.identity
@@ -252,18 +263,25 @@ class _Generation:
         """Paths for Polars that keep the hive layout (``bucket=x``) and reach the kept descriptors."""
         if not os.path.isdir(_PROC_FD) or any(rel not in self.files for rel in rels):
             return [str(self.root / rel) for rel in rels]
-        farm = self._resources["farm"]
-        if farm is None:
-            base = tempfile.gettempdir()
-            _sweep_stale_farms(base)
-            farm = self._resources["farm"] = tempfile.mkdtemp(prefix=f"{_FARM_PREFIX}{os.getpid()}-", dir=base)
-        out = []
-        for rel in rels:
-            link = os.path.join(farm, rel)
-            if not os.path.lexists(link):
-                os.makedirs(os.path.dirname(link), exist_ok=True)
-                os.symlink(f"{_PROC_FD}/{self.files[rel]}", link)
-            out.append(link)
+        try:
+            farm = self._resources["farm"]
+            if farm is None:
+                base = tempfile.gettempdir()
+                if not _SWEPT:
+                    _SWEPT.append(True)
+                    _sweep_stale_farms(base)
+                farm = self._resources["farm"] = tempfile.mkdtemp(prefix=f"{_FARM_PREFIX}{os.getpid()}-", dir=base)
+            out = []
+            for rel in rels:
+                link = os.path.join(farm, rel)
+                if not os.path.lexists(link):
+                    os.makedirs(os.path.dirname(link), exist_ok=True)
+                    os.symlink(f"{_PROC_FD}/{self.files[rel]}", link)
+                out.append(link)
+        except OSError:
+            # No writable temporary directory: scan the dataset's own paths (the
+            # one-generation guarantee then holds for queries, not for lazy frames).
+            return [str(self.root / rel) for rel in rels]
         return out
 
     def close(self) -> None:
@@ -378,7 +396,10 @@ class _RunRows:
     ndim = 2
     dtype = np.dtype("<f8")
 
-    def __init__(self, root: Path, rel: str, fd: int, offset: int, shape: tuple[int, int]):
+    def __init__(self, root: Path, rel: str, generation: _Generation, offset: int, shape: tuple[int, int]):
+        # Holding the generation keeps the descriptor open (and its number ours) while this lives.
+        self._generation = generation
+        fd = generation.files[rel]
         self._root, self._rel, self._fd, self._offset = root, rel, fd, offset
         self.shape = shape
         self._width = shape[1]
@@ -403,6 +424,9 @@ class _RunRows:
             raise self._changed(f"changed ({self._stamp[0]:,} -> {st.st_size:,} bytes)")
 
     def _pread(self, start: int, stop: int) -> bytes:
+        if self._generation.closed:
+            msg = f"dataset {str(self._root)!r} was closed; open it again to read {self._rel}"
+            raise DatasetError(msg)
         want = (stop - start) * self._row
         try:
             data = os.pread(self._fd, want, self._offset + start * self._row)
@@ -559,7 +583,7 @@ class QueryIndex:
                     got = _fd_crc32c(fd)
                     if got != want_crc:
                         crc_problems.append((rel, got, want_crc))
-                setattr(self, name, _RunRows(root, rel, fd, offset, expected_shape))
+                setattr(self, name, _RunRows(root, rel, self._generation, offset, expected_shape))
                 continue
             # The other arrays (about 50 MB in all for the full dataset) are copied into
             # memory at open: the bytes checked against the CRC32C are the bytes served, and
