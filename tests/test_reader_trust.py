@@ -272,3 +272,21 @@ def test_dev_null_is_a_dataset_error():
     """Regression (issue 11.19): NASBench('/dev/null') is a DatasetFormatError naming what it is, not a bare FileNotFoundError."""
     with pytest.raises(DatasetFormatError, match="character device"):
         api.NASBench("/dev/null")
+
+
+def test_manifest_permission_error_is_a_format_error(ds, monkeypatch):
+    """Regression (issue 11.15), also under root: a PermissionError reading the manifest is a DatasetFormatError."""
+    from nasbench_arrow import manifest as manifest_module
+
+    real = manifest_module.open_regular
+
+    def refuse(name, *, dir_fd=None):
+        if str(name).endswith(layout.MANIFEST_NAME):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(manifest_module, "open_regular", refuse)
+    with pytest.raises(DatasetFormatError, match="cannot be read.*Permission denied"):
+        api.NASBench(ds)
+    report = verify.verify_dataset(ds)
+    assert report.kinds() == {verify.MANIFEST} and "Permission denied" in report.problems[0].message
