@@ -46,7 +46,6 @@ import json
 import math
 import os
 import shutil
-import stat as _stat
 import struct
 import sys
 import tempfile
@@ -65,7 +64,7 @@ from .errors import (
     DatasetFormatError,
     DatasetNotFoundError,
 )
-from .manifest import Manifest, file_kind, open_regular, parse_json, read_manifest
+from .manifest import Manifest, open_regular, parse_json, read_manifest
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
