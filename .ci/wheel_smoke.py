@@ -41,10 +41,19 @@ def main() -> int:
         "nasbench_arrow.converters ships inside the package (package-dir mapping)",
     )
     check(callable(getattr(conv, "convert", None)), "nasbench_arrow.converters.convert exists")
-    check(importlib.resources.files("nasbench_arrow").joinpath("py.typed").is_file(), "py.typed is installed")
+    check(
+        importlib.resources.files("nasbench_arrow").joinpath("py.typed").is_file(),
+        "py.typed is installed",
+    )
     dist = md.distribution(DIST)
-    check(dist.metadata.get("License-Expression") == "Apache-2.0", "License-Expression: Apache-2.0 (PEP 639)")
-    check(any(str(f).endswith("licenses/LICENSE") for f in dist.files or ()), "LICENSE in the wheel's dist-info")
+    check(
+        dist.metadata.get("License-Expression") == "Apache-2.0",
+        "License-Expression: Apache-2.0 (PEP 639)",
+    )
+    check(
+        any(str(f).endswith("licenses/LICENSE") for f in dist.files or ()),
+        "LICENSE in the wheel's dist-info",
+    )
 
     # Every console script the wheel declares is installed and answers --help
     # quickly, without the optional extras (TensorFlow, matplotlib, Ray).
@@ -56,7 +65,9 @@ def main() -> int:
             check(False, f"{name} installed in {bindir}")
             continue
         t = time.perf_counter()
-        proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(exe), "--help"], check=False, capture_output=True, text=True, timeout=120
+        )
         took = time.perf_counter() - t
         check(
             proc.returncode == 0 and "usage:" in proc.stdout and not proc.stderr.strip(),
@@ -69,11 +80,13 @@ def main() -> int:
             proc = subprocess.run(
                 [str(bindir / "nasbench-train"), "--matrix", "[[0,1],[0,0]]", "--ops", '["input","output"]',
                  "--epochs", "4", "--cifar", os.path.join(tmp, "cifar"), "--out", os.path.join(tmp, "runs")],
-                capture_output=True, text=True, timeout=120,
+                check=False, capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             lines = proc.stderr.strip().splitlines()
             check(
-                proc.returncode == 2 and len(lines) == 1 and "pip install 'nasbench-arrow[train]'" in lines[0],
+                proc.returncode == 2
+                and len(lines) == 1
+                and "pip install 'nasbench-arrow[train]'" in lines[0],
                 f"nasbench-train without TensorFlow: one-line install hint (exit {proc.returncode}: {lines[-1:]})",
             )
 
@@ -82,9 +95,12 @@ def main() -> int:
         t = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "nasbench_arrow.demo", os.path.join(tmp, "demo")],
-            capture_output=True, text=True, timeout=600,
+            check=False, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
-        check(proc.returncode == 0, f"python -m nasbench_arrow.demo exits 0 ({time.perf_counter() - t:.1f} s)")
+        check(
+            proc.returncode == 0,
+            f"python -m nasbench_arrow.demo exits 0 ({time.perf_counter() - t:.1f} s)",
+        )
         if proc.returncode:
             print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n")
 

@@ -173,7 +173,9 @@ def _pipeline_variant(tf, name, mixed, xla, *, batch, steps, split, network) -> 
 
     tf.keras.backend.clear_session()
     cfg = TrainConfig(batch_size=batch, mixed_precision=mixed, jit_compile=xla, **network)
-    run = _Run(np.array(INCEPTION_MATRIX), list(INCEPTION_OPS), cfg, int(108 * TRAIN_IMAGES / batch))
+    run = _Run(
+        np.array(INCEPTION_MATRIX), list(INCEPTION_OPS), cfg, int(108 * TRAIN_IMAGES / batch)
+    )
     it = _pipeline(split, batch)
     t0 = time.perf_counter()
     for _ in range(2):  # trace (and XLA-compile) + one more warm-up step
@@ -248,16 +250,36 @@ def gpu_run(args) -> tuple[str, dict]:
     learn_steps = args.learn_steps or (150 if tiny else 300)
     split = synthetic_split(images)
     gpus = tf.config.list_physical_devices("GPU")
-    device = f"GPU: {', '.join(g.name for g in gpus)}" if gpus else f"CPU: {os.cpu_count()} logical cores"
+    device = (
+        f"GPU: {', '.join(g.name for g in gpus)}"
+        if gpus
+        else f"CPU: {os.cpu_count()} logical cores"
+    )
     details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
     expected = trainable_parameters(np.array(INCEPTION_MATRIX), list(INCEPTION_OPS), **network)
     rows = []
     for name, mixed, xla in GPU_VARIANTS:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
         try:
-            rows.append(_pipeline_variant(tf, name, mixed, xla, batch=batch, steps=args.steps, split=split, network=network))
-        except Exception as exc:  # a variant this device cannot run is reported, not fatal
-            rows.append({"variant": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"})
+            rows.append(
+                _pipeline_variant(
+                    tf,
+                    name,
+                    mixed,
+                    xla,
+                    batch=batch,
+                    steps=args.steps,
+                    split=split,
+                    network=network,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - a variant this device cannot run is reported, not fatal
+            rows.append(
+                {
+                    "variant": name,
+                    "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}",
+                }
+            )
     it = _pipeline(split, batch)
     next(it)
     t0 = time.perf_counter()
@@ -272,16 +294,31 @@ def gpu_run(args) -> tuple[str, dict]:
     # The loss is the criterion: batch norm's moving averages (momentum 0.997) lag far
     # behind in a few hundred steps, so held-out accuracy (inference mode) is shown only.
     learns = learn["loss_last"] < 0.8 * learn["loss_first"]
-    size = "tiny network (8 stem filters, 1 stack x 1 module)" if tiny else "full-size network (128 stem filters, 3 stacks x 3 modules)"
+    size = (
+        "tiny network (8 stem filters, 1 stack x 1 module)"
+        if tiny
+        else "full-size network (128 stem filters, 3 stacks x 3 modules)"
+    )
     lines = [
-        "# Training throughput on synthetic CIFAR: Inception-like cell" + (" (--tiny)" if tiny else ""),
+        "# Training throughput on synthetic CIFAR: Inception-like cell"
+        + (" (--tiny)" if tiny else ""),
         "",
-        f"- Device: {device}" + (f" ({details.get('device_name', '')}, compute capability {details.get('compute_capability', '')})" if details else "")
-        + f"; TensorFlow {tf.__version__}; Python {platform.python_version()}.",
-        f"- {size}; batch {batch}; {args.steps} timed steps per variant after 2 warm-up steps, each fed by the "
-        f"input pipeline over {images:,} synthetic images; s/epoch = s/step x {TRAIN_IMAGES:,} / {batch}.",
+        (
+            f"- Device: {device}"
+            + (
+                f" ({details.get('device_name', '')}, compute capability {details.get('compute_capability', '')})"
+                if details
+                else ""
+            )
+            + f"; TensorFlow {tf.__version__}; Python {platform.python_version()}."
+        ),
+        (
+            f"- {size}; batch {batch}; {args.steps} timed steps per variant after 2 warm-up steps, each fed by the "
+            f"input pipeline over {images:,} synthetic images; s/epoch = s/step x {TRAIN_IMAGES:,} / {batch}."
+        ),
         f"- Trainable parameters: {params:,} (expected {expected:,}"
-        + ("" if tiny else f", the dataset's {INCEPTION_PARAMS:,}") + f"): {'OK' if params_ok else 'MISMATCH'}.",
+        + ("" if tiny else f", the dataset's {INCEPTION_PARAMS:,}")
+        + f"): {'OK' if params_ok else 'MISMATCH'}.",
         "",
         "| variant | images/s | s/step | s/epoch | warm-up (trace/compile) s |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -296,11 +333,13 @@ def gpu_run(args) -> tuple[str, dict]:
     lines += [
         f"| input pipeline alone | {pipe:,.0f} | | | |",
         "",
-        f"Training is real: {learn['steps']} float32 steps of the recipe (cosine schedule over those steps) on "
-        f"learnable synthetic data: mean loss of the first/last {learn['window']} steps "
-        f"{learn['loss_first']:.3f} -> {learn['loss_last']:.3f}; held-out accuracy "
-        f"{learn['accuracy_before']:.3f} -> {learn['accuracy_after']:.3f} (chance 0.1; inference-mode batch norm "
-        f"still uses lagging moving averages this early). Loss down by at least 20%: {'OK' if learns else 'FAILED'}.",
+        (
+            f"Training is real: {learn['steps']} float32 steps of the recipe (cosine schedule over those steps) on "
+            f"learnable synthetic data: mean loss of the first/last {learn['window']} steps "
+            f"{learn['loss_first']:.3f} -> {learn['loss_last']:.3f}; held-out accuracy "
+            f"{learn['accuracy_before']:.3f} -> {learn['accuracy_after']:.3f} (chance 0.1; inference-mode batch norm "
+            f"still uses lagging moving averages this early). Loss down by at least 20%: {'OK' if learns else 'FAILED'}."
+        ),
     ]
     raw = {"rows": rows, "pipeline_images_per_s": pipe, "learning": learn, "params": params,
            "expected_params": expected, "params_ok": params_ok, "learns": learns}  # fmt: skip
@@ -317,9 +356,18 @@ def main(argv=None) -> int:
         help="all six precision/XLA variants fed by the input pipeline, the pipeline alone, and the "
         "learning check; one markdown table (see the module docstring)",
     )  # fmt: skip
-    parser.add_argument("--tiny", action="store_true", help="with --gpu-run: a small network, for a CPU check")
-    parser.add_argument("--learn-steps", type=int, default=None, help="learning-check steps (default 300; 150 with --tiny)")
-    parser.add_argument("--out", type=Path, help="markdown file (default benchmarks/results/train_gpu.md)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="with --gpu-run: a small network, for a CPU check"
+    )
+    parser.add_argument(
+        "--learn-steps",
+        type=int,
+        default=None,
+        help="learning-check steps (default 300; 150 with --tiny)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="markdown file (default benchmarks/results/train_gpu.md)"
+    )
     args = parser.parse_args(argv)
 
     if args.gpu_run:
@@ -328,7 +376,11 @@ def main(argv=None) -> int:
         out = args.out or RESULTS.with_name("train_gpu_tiny.md" if args.tiny else "train_gpu.md")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
-        return 0 if raw["params_ok"] and raw["learns"] and not any("error" in r for r in raw["rows"]) else 1
+        return (
+            0
+            if raw["params_ok"] and raw["learns"] and not any("error" in r for r in raw["rows"])
+            else 1
+        )
     if args.tiny:
         parser.error("--tiny goes with --gpu-run")
     args.batch_size = args.batch_size or 256

@@ -94,7 +94,9 @@ def server(payload):
 
 def _run(server, out, payload, *extra: str) -> int:
     sha = hashlib.sha256(payload).hexdigest()
-    return dl.main(["only108", str(out), "--url", server.url, "--expect-sha256", sha, "--quiet", *extra])
+    return dl.main(
+        ["only108", str(out), "--url", server.url, "--expect-sha256", sha, "--quiet", *extra]
+    )
 
 
 def test_official_urls_and_checksums_are_the_published_ones():
@@ -148,7 +150,9 @@ def test_a_dropped_connection_is_retried_from_where_it_stopped(server, payload, 
     assert [r["range"] for r in server.requests] == [None, "bytes=1500000-"]
 
 
-def test_dropped_without_retries_keeps_the_part_and_a_rerun_finishes(server, payload, tmp_path, capsys):
+def test_dropped_without_retries_keeps_the_part_and_a_rerun_finishes(
+    server, payload, tmp_path, capsys
+):
     """No retries left: exit 1 with one line, bytes kept under .part, never the final name."""
     server.drop_after = [700_000]
     assert _run(server, tmp_path, payload, "--retries", "0") == 1
@@ -164,7 +168,9 @@ def test_dropped_without_retries_keeps_the_part_and_a_rerun_finishes(server, pay
 
 def test_wrong_checksum_fails_and_leaves_no_file(server, payload, tmp_path, capsys):
     """A SHA-256 mismatch: exit 1, neither the final file nor the .part remains."""
-    code = dl.main(["only108", str(tmp_path), "--url", server.url, "--expect-sha256", "0" * 64, "--quiet"])
+    code = dl.main(
+        ["only108", str(tmp_path), "--url", server.url, "--expect-sha256", "0" * 64, "--quiet"]
+    )
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "SHA-256" in err[0] and hashlib.sha256(payload).hexdigest() in err[0]
@@ -220,7 +226,17 @@ def test_connection_refused_is_one_line(tmp_path, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before the download: nothing listens there
-    code = dl.main(["only108", str(tmp_path), "--url", f"http://127.0.0.1:{port}/{NAME}", "--retries", "0", "--quiet"])
+    code = dl.main(
+        [
+            "only108",
+            str(tmp_path),
+            "--url",
+            f"http://127.0.0.1:{port}/{NAME}",
+            "--retries",
+            "0",
+            "--quiet",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"127.0.0.1:{port}" in err[0] and "refused" in err[0]

@@ -35,7 +35,9 @@ def test_tour_notebook_executes_and_shows_its_figures(tmp_path, monkeypatch):
     assert errors == []
     images = [c for c in code if any("image/png" in o.get("data", {}) for o in c.outputs)]
     assert len(images) == 2  # the overview and the search comparison
-    assert (tmp_path / "cache").is_dir()  # the sample was built where the test asked, not in ~/.cache
+    assert (
+        tmp_path / "cache"
+    ).is_dir()  # the sample was built where the test asked, not in ~/.cache
 
 
 def _mask(line: str) -> str:

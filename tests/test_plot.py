@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 
 import pytest
@@ -37,7 +38,9 @@ def test_overview_png_size(sample, tmp_path):
 @needs_matplotlib
 def test_accuracy_distribution_png_size(sample, tmp_path):
     """Accuracy histogram per budget, test accuracy at halfway."""
-    fig = plot.accuracy_distribution(sample, metric="test_accuracy", stage="halfway", width=6, height=3)
+    fig = plot.accuracy_distribution(
+        sample, metric="test_accuracy", stage="halfway", width=6, height=3
+    )
     assert png_size(plot.save(fig, tmp_path / "a.png")) == (600, 300)
 
 
@@ -72,10 +75,14 @@ def test_learning_curve_axis_ticks_and_ops_title(sample):
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(e) for e in expected]
     assert ax.get_xscale() == "function"
     pixels = ax.transData.transform([(e, 0.5) for e in expected])[:, 0]
-    assert all(b - a > 10 for a, b in zip(pixels, pixels[1:]))  # distinct, in order, at least 10 px apart
+    assert all(
+        b - a > 10 for a, b in itertools.pairwise(pixels)
+    )  # distinct, in order, at least 10 px apart
     ops = sample.fixed_statistics[h]["module_operations"]
     short = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1", "maxpool3x3": "maxpool3x3"}
-    assert "ops: input -> " + ", ".join(short[o] for o in ops[1:-1]) + " -> output" in ax.get_title()
+    assert (
+        "ops: input -> " + ", ".join(short[o] for o in ops[1:-1]) + " -> output" in ax.get_title()
+    )
 
 
 @needs_matplotlib
@@ -122,7 +129,15 @@ def test_cell_drawing_from_spec_pair_and_hash(sample, tmp_path):
     """A cell draws from a ModelSpec, a (matrix, ops) pair, or a hash with the dataset; one box per vertex."""
     spec = ModelSpec(INCEPTION_MATRIX, INCEPTION_OPS)
     fig = plot.cell(spec, width=4, height=4, dpi=50)
-    assert _boxes(fig) == ["input", "conv 1x1", "conv 3x3", "conv 3x3", "conv 3x3", "max-pool 3x3", "output"]
+    assert _boxes(fig) == [
+        "input",
+        "conv 1x1",
+        "conv 3x3",
+        "conv 3x3",
+        "conv 3x3",
+        "max-pool 3x3",
+        "output",
+    ]
     assert png_size(plot.save(fig, tmp_path / "spec.png")) == (200, 200)
     fig = plot.cell((INCEPTION_MATRIX, INCEPTION_OPS))
     assert len(_boxes(fig)) == 7
@@ -151,7 +166,11 @@ def test_cell_edges_avoid_other_boxes_and_arrowheads_are_apart(matrix, ops):
     for v, d in enumerate(depth):
         by_layer.setdefault(d, []).append(v)
     last = max(depth)
-    pos = {v: ((k + 1) / (len(vs) + 1), 1.0 - (d + 0.5) / (last + 1)) for d, vs in by_layer.items() for k, v in enumerate(vs)}
+    pos = {
+        v: ((k + 1) / (len(vs) + 1), 1.0 - (d + 0.5) / (last + 1))
+        for d, vs in by_layer.items()
+        for k, v in enumerate(vs)
+    }
     half_w = {v: plot._half_width(plot._OP_STYLE[o][0]) for v, o in enumerate(spec.ops)}
     routes = plot._route_edges(m, pos, half_w)
     assert sorted(routes) == sorted((i, j) for i in range(len(m)) for j in range(len(m)) if m[i][j])
@@ -174,8 +193,15 @@ def test_cell_edges_avoid_boxes_on_many_real_cells(sample):
         for v, d in enumerate(depth):
             by_layer.setdefault(d, []).append(v)
         last = max(depth)
-        pos = {v: ((k + 1) / (len(vs) + 1), 1.0 - (d + 0.5) / (last + 1)) for d, vs in by_layer.items() for k, v in enumerate(vs)}
-        half_w = {v: plot._half_width(plot._OP_STYLE[o][0]) for v, o in enumerate(fixed["module_operations"])}
+        pos = {
+            v: ((k + 1) / (len(vs) + 1), 1.0 - (d + 0.5) / (last + 1))
+            for d, vs in by_layer.items()
+            for k, v in enumerate(vs)
+        }
+        half_w = {
+            v: plot._half_width(plot._OP_STYLE[o][0])
+            for v, o in enumerate(fixed["module_operations"])
+        }
         for (i, j), points in plot._route_edges(m, pos, half_w).items():
             assert not plot._hits_a_box(points, pos, half_w, (i, j)), (h, i, j)
 
@@ -193,11 +219,17 @@ def test_trajectories_png(tmp_path):
     """The search-trajectory figure (two panels, mean line and IQR band per algorithm)."""
     import polars as pl
 
-    rows = [("a", s, q, 10.0 * q + s, 0.5 + 0.01 * q, 0.5, 0.5 + 0.01 * q, 0.49) for s in range(3) for q in range(1, 9)]
+    rows = [
+        ("a", s, q, 10.0 * q + s, 0.5 + 0.01 * q, 0.5, 0.5 + 0.01 * q, 0.49)
+        for s in range(3)
+        for q in range(1, 9)
+    ]
     rows += [("b", s, q, 12.0 * q, 0.6, 0.6, 0.6, 0.59) for s in range(2) for q in range(1, 9)]
     names = ["algorithm", "seed", "query", "time_spent", "validation_accuracy", "test_accuracy",
              "best_validation_accuracy", "best_test_accuracy"]  # fmt: skip
-    summary = search.aggregate_trajectories(pl.DataFrame(rows, schema=names, orient="row"), num_points=20)
+    summary = search.aggregate_trajectories(
+        pl.DataFrame(rows, schema=names, orient="row"), num_points=20
+    )
     fig = plot.trajectories(summary, width=8, height=3)
     assert len(fig.axes) == 2
     assert len(fig.axes[0].lines) == 2
@@ -253,7 +285,10 @@ def test_cli_cell_by_hash_and_unknown_hash(sample_dataset_dir, sample, tmp_path,
     """``--cell HASH`` draws that cell; an unknown hash exits 1 with a message."""
     h = sample.random_hashes(1, seed=2)[0]
     assert plot.main(["curve", str(sample_dataset_dir), str(tmp_path / "c.png"), "--cell", h]) == 0
-    assert plot.main(["cell", str(sample_dataset_dir), str(tmp_path / "d.png"), "--cell", "f" * 32]) == 1
+    assert (
+        plot.main(["cell", str(sample_dataset_dir), str(tmp_path / "d.png"), "--cell", "f" * 32])
+        == 1
+    )
     assert "no cell 'ffff" in capsys.readouterr().err
 
 

@@ -85,6 +85,7 @@ def _run_without_tensorflow(code: str) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter where ``import tensorflow`` fails."""
     return subprocess.run(
         [sys.executable, "-c", "import sys; sys.modules['tensorflow'] = None\n" + code],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -130,7 +131,9 @@ def test_cli_help_and_argument_errors_do_not_import_tensorflow(tmp_path):
         "print(codes, 'tensorflow' in sys.modules)\n"
     )
     # A real interpreter (tensorflow importable): the check is that it is not imported.
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["[0,", "2,", "2,", "0]", "False"]
     assert not (tmp_path / "o").exists()
@@ -168,7 +171,9 @@ def test_evaluate_says_cifar_is_missing_before_importing_tensorflow(sample_datas
         "except ValueError as exc:\n"
         "    print('needs CIFAR-10' in str(exc), 'tensorflow' in sys.modules)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
     assert proc.stdout.split() == ["True", "False"], proc.stderr
 
 
@@ -186,7 +191,7 @@ def test_cli_bad_cifar_one_line_and_no_part_file(tmp_path, kind):
     proc = subprocess.run(
         [sys.executable, "-m", "nasbench_arrow.train.cli", "--matrix", "[[0,1],[0,0]]",
          "--ops", '["input","output"]', "--epochs", "4", "--cifar", str(cifar), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -644,11 +649,15 @@ def test_bench_train_gpu_run_tiny_on_cpu(tf, tmp_path):
 
     from conftest import REPO_ROOT
 
-    spec = importlib.util.spec_from_file_location("bench_train", REPO_ROOT / "benchmarks" / "bench_train.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_train", REPO_ROOT / "benchmarks" / "bench_train.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "train_gpu.md"
-    code = bench.main(["--gpu-run", "--tiny", "--steps", "1", "--learn-steps", "120", "--out", str(out)])
+    code = bench.main(
+        ["--gpu-run", "--tiny", "--steps", "1", "--learn-steps", "120", "--out", str(out)]
+    )
     text = out.read_text()
     assert code == 0, text
     for name, _mixed, _xla in bench.GPU_VARIANTS:
@@ -657,4 +666,3 @@ def test_bench_train_gpu_run_tiny_on_cpu(tf, tmp_path):
     assert "| input pipeline alone |" in text
     assert "Trainable parameters:" in text and ": OK." in text
     assert "Loss down by at least 20%: OK" in text
-

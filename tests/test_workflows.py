@@ -60,7 +60,10 @@ def _brute_view(ref, epochs, reduce="mean", stage="final"):
             continue
         if isinstance(reduce, int):
             runs = runs[reduce : reduce + 1]
-        row = {"num_repeats": len(runs), "trainable_parameters": ref.fixed_statistics[h]["trainable_parameters"]}
+        row = {
+            "num_repeats": len(runs),
+            "trainable_parameters": ref.fixed_statistics[h]["trainable_parameters"],
+        }
         for m in METRICS:
             values = [r[f"{stage}_{m}"] for r in runs]
             fn = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
@@ -98,7 +101,9 @@ def test_repeat_view_halfway_and_all_budgets(nb, reference):
     assert sorted(set(view["epochs"].to_list())) == [4, 12, 36, 108]
     brute = _brute_view(reference, 36, "mean", "halfway")
     for row in view.filter(pl.col("epochs") == 36).iter_rows(named=True):
-        assert row["validation_accuracy"] == pytest.approx(brute[row["module_hash"]]["validation_accuracy"], rel=1e-12)
+        assert row["validation_accuracy"] == pytest.approx(
+            brute[row["module_hash"]]["validation_accuracy"], rel=1e-12
+        )
 
 
 def test_repeat_view_accepts_path_and_dataset(nb, converted_fixture):
@@ -128,7 +133,11 @@ def test_repeat_view_is_bit_identical_whatever_the_row_order(nb, reduce):
     (regression: a multi-threaded group_by summed repeats in varying order, 1e-15 apart)."""
     a = analysis.scan_repeat_view(nb, None, reduce=reduce).collect()
     for seed in range(3):
-        assert analysis.scan_repeat_view(_ShuffledRuns(nb, seed), None, reduce=reduce).collect().equals(a)
+        assert (
+            analysis.scan_repeat_view(_ShuffledRuns(nb, seed), None, reduce=reduce)
+            .collect()
+            .equals(a)
+        )
 
 
 def test_repeat_view_mean_and_std_equal_numpy_in_repeat_order(nb):
@@ -137,7 +146,9 @@ def test_repeat_view_mean_and_std_equal_numpy_in_repeat_order(nb):
     runs = nb.runs().filter(pl.col("epochs") == 108).sort("module_hash", "repeat").collect()
     groups = runs.group_by("module_hash", maintain_order=True).agg(pl.col("final_test_accuracy"))
     ref = {h: np.array(v) for h, v in groups.iter_rows()}
-    for h, mean, std in view.select("module_hash", "test_accuracy", "test_accuracy_std").iter_rows():
+    for h, mean, std in view.select(
+        "module_hash", "test_accuracy", "test_accuracy_std"
+    ).iter_rows():
         assert mean == float(np.mean(ref[h])) and std == float(np.std(ref[h])), h
 
 
@@ -163,10 +174,14 @@ def test_lazy_and_eager_naming_rule(nb):
         ("training_time", 1_500_000, None, "mean"),
     ],
 )
-def test_top_k_under_limits_matches_brute_force(nb, reference, metric, max_params, max_time, reduce):
+def test_top_k_under_limits_matches_brute_force(
+    nb, reference, metric, max_params, max_time, reduce
+):
     """top_k under a parameter and/or time limit returns the brute-force best cells, best first."""
     k = 7
-    got = analysis.top_k(nb, metric, k=k, max_params=max_params, max_training_time=max_time, reduce=reduce)
+    got = analysis.top_k(
+        nb, metric, k=k, max_params=max_params, max_training_time=max_time, reduce=reduce
+    )
     how = 0 if reduce == "repeat0" else reduce
     brute = _brute_view(reference, 108, how)
     eligible = [
@@ -191,7 +206,9 @@ def test_top_k_without_limits_equals_facade_top_k(nb):
     ours = analysis.top_k(nb, "test_accuracy", k=10)
     theirs = nb.top_k("test_accuracy", k=10)
     assert ours["module_hash"].to_list() == theirs["module_hash"].to_list()
-    assert np.allclose(ours["test_accuracy"].to_numpy(), theirs["test_accuracy"].to_numpy(), rtol=0, atol=1e-12)
+    assert np.allclose(
+        ours["test_accuracy"].to_numpy(), theirs["test_accuracy"].to_numpy(), rtol=0, atol=1e-12
+    )
 
 
 def test_top_k_limit_nobody_meets_is_empty(nb):
@@ -237,7 +254,9 @@ def _brute_front(points):
     keep = []
     for i, (xi, yi) in enumerate(points):
         dominated = any(
-            (xj <= xi and yj >= yi and (xj < xi or yj > yi)) for j, (xj, yj) in enumerate(points) if j != i
+            (xj <= xi and yj >= yi and (xj < xi or yj > yi))
+            for j, (xj, yj) in enumerate(points)
+            if j != i
         )
         if not dominated:
             keep.append(i)
@@ -263,7 +282,9 @@ def test_pareto_front_keeps_ties_on_the_sample(sample_dataset_dir):
     """On 2,532 cells (many share a parameter count) the front still equals brute force."""
     sample = NASBench(sample_dataset_dir)
     view = analysis.scan_repeat_view(sample, 108, reduce="repeat0").collect()
-    points = list(zip(view["trainable_parameters"].to_list(), view["validation_accuracy"].to_list()))
+    points = list(
+        zip(view["trainable_parameters"].to_list(), view["validation_accuracy"].to_list())
+    )
     want = sorted(view["module_hash"][i] for i in _brute_front(points))
     front = analysis.pareto_front(sample, reduce="repeat0")
     assert sorted(front["module_hash"].to_list()) == want
@@ -316,7 +337,9 @@ def test_nni_trials_layout_units_and_hash(nb, reference):
     """NNI trial rows: percent accuracies, parameters in millions, seconds, and an arch that hashes back."""
     trials = export.scan_nni_trials(nb).collect()
     assert tuple(trials.columns) == export.NNI_TRIAL_COLUMNS
-    assert trials.height == sum(len(r) for e in reference.computed_statistics.values() for r in e.values())
+    assert trials.height == sum(
+        len(r) for e in reference.computed_statistics.values() for r in e.values()
+    )
     for row in trials.head(40).iter_rows(named=True):
         run = reference.computed_statistics[row["hash"]][row["num_epochs"]][row["repeat"]]
         assert row["valid_acc"] == pytest.approx(run["final_validation_accuracy"] * 100, rel=1e-15)
@@ -344,16 +367,27 @@ def test_nni_intermediates_two_rows_per_run(nb, reference, tmp_path):
     run = reference.computed_statistics[row["hash"]][36][row["repeat"]]
     assert row["valid_acc"] == pytest.approx(run["halfway_validation_accuracy"] * 100, rel=1e-15)
     paths = export.write_nni_parquet(nb, tmp_path / "nni", epochs=108)
-    assert pl.read_parquet(paths["trials"]).height == 3 * pl.read_parquet(paths["trials"])["hash"].n_unique()
-    assert pl.read_parquet(paths["intermediates"]).height == 2 * pl.read_parquet(paths["trials"]).height
+    assert (
+        pl.read_parquet(paths["trials"]).height
+        == 3 * pl.read_parquet(paths["trials"])["hash"].n_unique()
+    )
+    assert (
+        pl.read_parquet(paths["intermediates"]).height
+        == 2 * pl.read_parquet(paths["trials"]).height
+    )
 
 
 def test_write_nni_parquet_to_a_parquet_path_writes_files(nb, tmp_path):
     """``write_nni_parquet(nb, "nni.parquet")`` writes a file there (regression: it made a
     directory of that name), and the intermediates beside it."""
     paths = export.write_nni_parquet(nb, tmp_path / "nni.parquet", epochs=108)
-    assert paths == {"trials": tmp_path / "nni.parquet", "intermediates": tmp_path / "nni_intermediates.parquet"}
-    assert (tmp_path / "nni.parquet").is_file() and (tmp_path / "nni_intermediates.parquet").is_file()
+    assert paths == {
+        "trials": tmp_path / "nni.parquet",
+        "intermediates": tmp_path / "nni_intermediates.parquet",
+    }
+    assert (tmp_path / "nni.parquet").is_file() and (
+        tmp_path / "nni_intermediates.parquet"
+    ).is_file()
     trials = pl.read_parquet(tmp_path / "nni.parquet")
     assert trials.equals(export.scan_nni_trials(nb, epochs=108).collect())
     (tmp_path / "adir.parquet").mkdir()
@@ -390,7 +424,13 @@ def test_trajectory_recorder_keeps_test_of_best_validation():
 
 def _runs_frame():
     rows = []
-    for seed, pts in enumerate([[(5, 0.5), (15, 0.7), (30, 0.8)], [(8, 0.6), (20, 0.65), (25, 0.9)], [(12, 0.4), (40, 0.95)]]):
+    for seed, pts in enumerate(
+        [
+            [(5, 0.5), (15, 0.7), (30, 0.8)],
+            [(8, 0.6), (20, 0.65), (25, 0.9)],
+            [(12, 0.4), (40, 0.95)],
+        ]
+    ):
         for q, (t, v) in enumerate(pts, 1):
             rows.append(("a", seed, q, float(t), v, v, v, v - 0.01))
     names = ["algorithm", "seed", "query", "time_spent", "validation_accuracy", "test_accuracy",
@@ -423,7 +463,9 @@ def test_aggregate_trajectories_matches_numpy(interpolation):
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(curves, axis=0)
             q25 = np.nanquantile(curves, 0.25, axis=0)
-    np.testing.assert_allclose(agg["best_validation_accuracy_mean"].to_numpy(), mean, equal_nan=True)
+    np.testing.assert_allclose(
+        agg["best_validation_accuracy_mean"].to_numpy(), mean, equal_nan=True
+    )
     np.testing.assert_allclose(agg["best_validation_accuracy_q25"].to_numpy(), q25, equal_nan=True)
 
 
@@ -477,7 +519,10 @@ def test_search_on_a_partial_dataset_stays_in_it(converted_fixture):
     """On 80 random cells, random search and evolution only query held cells and always terminate."""
     rs, re_ = _load_example("random_search"), _load_example("regularized_evolution")
     held = set(converted_fixture.info.hashes)
-    for run, kw in ((rs.random_search, {}), (re_.regularized_evolution, {"population_size": 5, "tournament_size": 2})):
+    for run, kw in (
+        (rs.random_search, {}),
+        (re_.regularized_evolution, {"population_size": 5, "tournament_size": 2}),
+    ):
         bench = NASBench(converted_fixture.root, seed=0, ledger=True)
         p = search.SpecProposer(bench, random.Random(2), only_held=True, max_tries=3)
         rec = run(bench, p, max_queries=40, **kw)
@@ -526,7 +571,17 @@ def test_example_runs_on_the_builtin_sample(sample_dataset_dir, tmp_path, capsys
     """Each example runs in one call on the sample and writes trajectories, summary, ledger (and a PNG)."""
     module = _load_example(name)
     out = tmp_path / "out"
-    argv = ["--dataset", str(sample_dataset_dir), "--seeds", "3", "--budget", "3e4", "--out", str(out), *extra]
+    argv = [
+        "--dataset",
+        str(sample_dataset_dir),
+        "--seeds",
+        "3",
+        "--budget",
+        "3e4",
+        "--out",
+        str(out),
+        *extra,
+    ]
     if not _has_matplotlib():
         argv.append("--no-plot")
     assert module.main(argv) == 0
@@ -565,7 +620,10 @@ def test_regularized_evolution_same_trajectory_on_original_style_loader(complete
     module = _load_example("regularized_evolution")
     kw = {"budget": 4e4, "population_size": 10, "tournament_size": 3}
     results = []
-    for loader in (lambda: NASBench(complete_v4.root, seed=5), lambda: OriginalStyleNASBench(complete_v4.tfrecord, seed=5)):
+    for loader in (
+        lambda: NASBench(complete_v4.root, seed=5),
+        lambda: OriginalStyleNASBench(complete_v4.tfrecord, seed=5),
+    ):
         bench = loader()
         proposer = search.SpecProposer(bench, random.Random("5:proposals"), num_vertices=4)
         rec = module.regularized_evolution(bench, proposer, **kw)
@@ -579,7 +637,9 @@ def test_random_search_stops_at_max_queries(complete_v4):
     module = _load_example("random_search")
     bench = NASBench(complete_v4.root, seed=1)
     bench.training_time_spent = 1e9
-    rec = module.random_search(bench, search.SpecProposer(bench, random.Random(0), num_vertices=4), max_queries=5)
+    rec = module.random_search(
+        bench, search.SpecProposer(bench, random.Random(0), num_vertices=4), max_queries=5
+    )
     assert len(rec) == 5
     assert math.isclose(rec.times[-1], bench.get_budget_counters()[0])
 
@@ -650,6 +710,9 @@ def test_uniform_sampling_follows_the_dataset(sample_dataset_dir):
     c = [len(colab.random_spec().ops) for _ in range(2000)]
     assert abs(sum(v == 5 for v in u) / len(u) - 2441 / 2532) < 0.03
     assert sum(v == 5 for v in c) / len(c) < 0.8
-    assert all(uniform.random_spec().hash_spec(nb.config["available_ops"]) in nb.fixed_statistics for _ in range(50))
+    assert all(
+        uniform.random_spec().hash_spec(nb.config["available_ops"]) in nb.fixed_statistics
+        for _ in range(50)
+    )
     with pytest.raises(ValueError, match="sampling"):
         search.SpecProposer(nb, random.Random(0), sampling="even")

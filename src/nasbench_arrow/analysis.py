@@ -57,7 +57,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["METRICS", "REDUCTIONS", "pareto_front", "repeat_view", "scan_repeat_view", "top_k"]
 
 #: Metrics of one evaluation, as named in a query result (times in seconds, accuracies 0-1).
-METRICS: tuple[str, ...] = ("training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+METRICS: tuple[str, ...] = (
+    "training_time",
+    "train_accuracy",
+    "validation_accuracy",
+    "test_accuracy",
+)
 #: Ways to reduce the repeats of a (cell, budget); also ``"repeat0"``, ``"repeat1"``, ... or an int.
 REDUCTIONS: tuple[str, ...] = ("mean", "median", "min", "max")
 # Cell columns carried along in every view.
@@ -75,7 +80,9 @@ def _frames(source: Any) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     if isinstance(source, (str, os.PathLike)):
         root = _dataset.resolve_dataset(source)
         return _dataset.scan_cells(root), _dataset.scan_runs(root)
-    msg = f"source must be a NASBench, a Dataset or a dataset directory, got {type(source).__name__}"
+    msg = (
+        f"source must be a NASBench, a Dataset or a dataset directory, got {type(source).__name__}"
+    )
     raise TypeError(msg)
 
 
@@ -180,7 +187,9 @@ def scan_repeat_view(
         size = size.filter(pl.col("trainable_parameters") <= int(max_params))
     return (
         per_cell.join(size, on="module_hash", how="inner")
-        .with_columns(pl.col("epochs").cast(pl.Int64), pl.col("trainable_parameters").cast(pl.Int64))
+        .with_columns(
+            pl.col("epochs").cast(pl.Int64), pl.col("trainable_parameters").cast(pl.Int64)
+        )
         .sort("module_hash", "epochs")
     )
 
@@ -263,7 +272,9 @@ def top_k(
         raise ValueError(msg)
     if descending is None:
         descending = metric != "training_time"
-    view = scan_repeat_view(source, epochs, reduce=reduce, stop_halfway=stop_halfway, max_params=max_params)
+    view = scan_repeat_view(
+        source, epochs, reduce=reduce, stop_halfway=stop_halfway, max_params=max_params
+    )
     if max_training_time is not None:
         view = view.filter(pl.col("training_time") <= max_training_time)
     return view.sort([metric, "module_hash"], descending=[descending, False]).head(k).collect()

@@ -100,7 +100,9 @@ class OfficialFile:
 def _official() -> dict[str, OfficialFile]:
     by_name = {f.name: f for f in PUBLISHED_FILES.values()}
     keys = {"full": "nasbench_full.tfrecord", "only108": "nasbench_only108.tfrecord"}
-    return {k: OfficialFile(k, n, by_name[n].sha256, by_name[n].approx_size) for k, n in keys.items()}
+    return {
+        k: OfficialFile(k, n, by_name[n].sha256, by_name[n].approx_size) for k, n in keys.items()
+    }
 
 
 #: ``{"full": OfficialFile, "only108": OfficialFile}``.
@@ -173,7 +175,7 @@ def _describe(exc: BaseException, url: str) -> str:
             f"cannot resolve {host} ({reason.strerror or reason}): are you offline? "
             f"Check the network, or download {url} by other means and pass it to nasbench-convert"
         )
-    if isinstance(reason, (TimeoutError, socket.timeout)):
+    if isinstance(reason, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
         return f"no answer from {host} (timed out): check the network and rerun to resume"
     if isinstance(reason, ConnectionRefusedError):
         return f"{host} refused the connection: check the URL and the network, then rerun to resume"
@@ -279,14 +281,32 @@ def download(
         except _Restart:
             attempt = 0
             continue
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as exc:
-            permanent = isinstance(exc, urllib.error.HTTPError) and exc.code not in (408, 429, 500, 502, 503, 504)
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            TimeoutError,
+        ) as exc:
+            permanent = isinstance(exc, urllib.error.HTTPError) and exc.code not in (
+                408,
+                429,
+                500,
+                502,
+                503,
+                504,
+            )
             if permanent or attempt >= retries:
-                kept = f"; {part.stat().st_size:,} bytes kept in {part}, rerun to resume" if part.exists() and part.stat().st_size else ""
+                kept = (
+                    f"; {part.stat().st_size:,} bytes kept in {part}, rerun to resume"
+                    if part.exists() and part.stat().st_size
+                    else ""
+                )
                 raise DownloadError(_describe(exc, source) + kept) from exc
             wait = min(30.0, 2.0**attempt)
             attempt += 1
-            note(f"connection lost ({_describe(exc, source)}); retry {attempt}/{retries} in {wait:g} s")
+            note(
+                f"connection lost ({_describe(exc, source)}); retry {attempt}/{retries} in {wait:g} s"
+            )
             time.sleep(wait)
         except OSError as exc:  # the local disk (full, read-only, ...)
             msg = f"cannot write {str(part)!r}: {exc.strerror or exc}"
@@ -324,7 +344,7 @@ def _fetch(source, part: Path, have: int, h, timeout, progress, note):
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(source, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - http(s) URL by design
+        response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
             # Nothing past our end: either the .part is already complete or it is
@@ -382,11 +402,25 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("which", choices=sorted(FILES), help="full (4 budgets) or only108 (108 epochs)")
-    p.add_argument("dir", nargs="?", default=".", help="folder to write into (default: current folder)")
+    p.add_argument(
+        "dir", nargs="?", default=".", help="folder to write into (default: current folder)"
+    )
     p.add_argument("--url", help="download from this URL instead (a mirror)")
-    p.add_argument("--expect-sha256", metavar="HEX", help="expected SHA-256 instead of the published one")
-    p.add_argument("--retries", type=int, default=5, help="extra attempts after a dropped connection (default 5)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds without data before retrying (default 60)")
+    p.add_argument(
+        "--expect-sha256", metavar="HEX", help="expected SHA-256 instead of the published one"
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=5,
+        help="extra attempts after a dropped connection (default 5)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds without data before retrying (default 60)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line and no summary")
     return p
 
@@ -405,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{_PROG}: error: --retries must be >= 0 and --timeout > 0", file=sys.stderr)
         return 2
     if args.expect_sha256 is not None and (
-        len(args.expect_sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in args.expect_sha256)
+        len(args.expect_sha256) != 64
+        or any(c not in "0123456789abcdefABCDEF" for c in args.expect_sha256)
     ):
         print(f"{_PROG}: error: --expect-sha256 must be 64 hex digits", file=sys.stderr)
         return 2

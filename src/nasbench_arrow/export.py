@@ -138,7 +138,9 @@ def iter_naslib(
         in_bucket = pl.col(layout.BUCKET_COLUMN) == bucket
         c = (
             cells.filter(in_bucket)
-            .select("module_hash", "num_vertices", "adjacency", "operations", "trainable_parameters")
+            .select(
+                "module_hash", "num_vertices", "adjacency", "operations", "trainable_parameters"
+            )
             .sort("module_hash")
             .collect()
         )
@@ -155,12 +157,15 @@ def iter_naslib(
             computed.setdefault(h, {}).setdefault(e, []).append(dict(zip(metric_cols, values)))
         for h, v, adjacency, ops, params in c.iter_rows():
             bits = [int(b) for b in adjacency]
-            yield h, {
-                "module_adjacency": [bits[i * v : (i + 1) * v] for i in range(v)],
-                "module_operations": list(ops),
-                "trainable_parameters": int(params),
-                "computed": computed.get(h, {}),
-            }
+            yield (
+                h,
+                {
+                    "module_adjacency": [bits[i * v : (i + 1) * v] for i in range(v)],
+                    "module_operations": list(ops),
+                    "trainable_parameters": int(params),
+                    "computed": computed.get(h, {}),
+                },
+            )
 
 
 def to_naslib(
@@ -247,7 +252,10 @@ def scan_nni_trials(source: Any, *, epochs: int | Iterable[int] | None = None) -
 
     cells, runs, _ = _selected(source, epochs, None)
     c = cells.select("module_hash", "num_vertices", "adjacency", "operations").collect()
-    arch = [_nni_arch(a, v, ops) for v, a, ops in c.select("num_vertices", "adjacency", "operations").iter_rows()]
+    arch = [
+        _nni_arch(a, v, ops)
+        for v, a, ops in c.select("num_vertices", "adjacency", "operations").iter_rows()
+    ]
     configs = c.select(
         pl.Series("arch", arch, dtype=pl.String),
         pl.col("num_vertices").cast(pl.Int64),
@@ -272,7 +280,9 @@ def scan_nni_trials(source: Any, *, epochs: int | Iterable[int] | None = None) -
     )
 
 
-def scan_nni_intermediates(source: Any, *, epochs: int | Iterable[int] | None = None) -> pl.LazyFrame:
+def scan_nni_intermediates(
+    source: Any, *, epochs: int | Iterable[int] | None = None
+) -> pl.LazyFrame:
     """Two rows per run (halfway and final evaluation) in NNI's intermediate-stats layout.
 
     Returns
@@ -344,7 +354,10 @@ def write_nni_parquet(
         paths = {"trials": out, "intermediates": out.with_name(f"{out.stem}_intermediates.parquet")}
     else:
         out.mkdir(parents=True, exist_ok=True)
-        paths = {"trials": out / "nni_trials.parquet", "intermediates": out / "nni_intermediates.parquet"}
+        paths = {
+            "trials": out / "nni_trials.parquet",
+            "intermediates": out / "nni_intermediates.parquet",
+        }
     scan_nni_trials(source, epochs=epochs).sink_parquet(paths["trials"])
     scan_nni_intermediates(source, epochs=epochs).sink_parquet(paths["intermediates"])
     return paths

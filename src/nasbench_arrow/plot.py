@@ -94,7 +94,9 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
     fmt = path.suffix[1:].lower()
     if fmt not in formats:
         known = ", ".join("." + f for f in sorted(formats))
-        msg = f"cannot write {str(path)!r}: unknown image format {path.suffix!r} (use one of {known})"
+        msg = (
+            f"cannot write {str(path)!r}: unknown image format {path.suffix!r} (use one of {known})"
+        )
         raise ValueError(msg)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=fig.dpi, format=fmt)
@@ -206,7 +208,9 @@ def overview(
     )
     ax.set_xlabel("trainable parameters (log scale)")
     ax.set_ylabel(f"mean training time at {epochs} epochs (s)")
-    ax.set_title(f"NAS-Bench-101: {view.height:,} cells; colour: per-hexagon mean validation accuracy")
+    ax.set_title(
+        f"NAS-Bench-101: {view.height:,} cells; colour: per-hexagon mean validation accuracy"
+    )
     # supxlabel, not fig.text: constrained layout keeps room for it below the axis label.
     fig.supxlabel(_source_label(source), x=0.01, ha="left", fontsize="x-small", color="#555555")
     return fig
@@ -346,7 +350,12 @@ def learning_curve(
     h = _resolve_hash(source, cell_hash)
     _, runs = _frames(source)
     cols = [f"{s}_{m}" for s in _STAGES for m in ("current_epoch", metric)]
-    data = filter_hashes(runs, [h]).select("epochs", "repeat", *cols).sort("epochs", "repeat").collect()
+    data = (
+        filter_hashes(runs, [h])
+        .select("epochs", "repeat", *cols)
+        .sort("epochs", "repeat")
+        .collect()
+    )
     if data.height == 0:
         raise KeyError(h)
     budgets_ = sorted(data["epochs"].unique().to_list())
@@ -356,9 +365,19 @@ def learning_curve(
         ax.plot(xs, ys, color=colours[e], linewidth=0.8, alpha=0.6)
         for stage, x, y in zip(_STAGES, xs, ys):
             ax.scatter([x], [y], color=colours[e], marker=_STAGE_MARKERS[stage], s=36, zorder=3)
-    handles = [Line2D([], [], color=colours[e], marker="o", linestyle="-", label=f"{e}-epoch runs") for e in budgets_]
+    handles = [
+        Line2D([], [], color=colours[e], marker="o", linestyle="-", label=f"{e}-epoch runs")
+        for e in budgets_
+    ]
     handles += [
-        Line2D([], [], color="black", marker=_STAGE_MARKERS[s], linestyle="none", label=f"{s} evaluation")
+        Line2D(
+            [],
+            [],
+            color="black",
+            marker=_STAGE_MARKERS[s],
+            linestyle="none",
+            label=f"{s} evaluation",
+        )
         for s in _STAGES
     ]
     ax.legend(handles=handles, loc="lower right", fontsize="small")
@@ -373,7 +392,9 @@ def learning_curve(
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlim(0, max(ticks) * 1.04)
     ax.minorticks_off()
-    ax.set_xlabel("epochs trained (square-root scale; ticks at the budgets and their halfway points)")
+    ax.set_xlabel(
+        "epochs trained (square-root scale; ticks at the budgets and their halfway points)"
+    )
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(f"cell {h}\n{_ops_text(source, h)}", fontsize="medium")
     ax.grid(True, alpha=0.3)
@@ -440,7 +461,7 @@ def cell(
 
     half_w = {v: _half_width(_OP_STYLE.get(op, (str(op), ""))[0]) for v, op in enumerate(ops)}
     routes = _route_edges(matrix, pos, half_w)
-    for (i, j), points in routes.items():
+    for points in routes.values():
         codes = [MplPath.MOVETO, MplPath.CURVE4, MplPath.CURVE4, MplPath.CURVE4]
         ax.add_patch(
             FancyArrowPatch(
@@ -525,7 +546,12 @@ def _route_edges(matrix, pos, half_w) -> dict[tuple[int, int], list[tuple[float,
 
     def clear(i, j):
         (x0, y0), (x3, y3) = straight_course(i, j)
-        pts = [(x0, y0), (x0 + (x3 - x0) / 3, y0 + (y3 - y0) / 3), (x0 + 2 * (x3 - x0) / 3, y0 + 2 * (y3 - y0) / 3), (x3, y3)]
+        pts = [
+            (x0, y0),
+            (x0 + (x3 - x0) / 3, y0 + (y3 - y0) / 3),
+            (x0 + 2 * (x3 - x0) / 3, y0 + 2 * (y3 - y0) / 3),
+            (x3, y3),
+        ]
         return not _hits_a_box(pts, pos, half_w, (i, j))
 
     direct = [e for e in edges if clear(*e)]
@@ -557,7 +583,9 @@ def _route_edges(matrix, pos, half_w) -> dict[tuple[int, int], list[tuple[float,
         start = (xi + sign * half_w[i], yi - 0.45 * _BOX_H * ki)
         end = (xj + sign * half_w[j], yj + 0.45 * _BOX_H * kj)
         for extra in range(16):
-            edge_x = (lo if side == "left" else hi) + sign * (0.06 + 0.05 * used[side] + 0.03 * extra)
+            edge_x = (lo if side == "left" else hi) + sign * (
+                0.06 + 0.05 * used[side] + 0.03 * extra
+            )
             # A cubic reaches 3/4 of the way to its control points' x: aim beyond edge_x.
             wx = start[0] + (edge_x - start[0]) * 4 / 3
             points = [start, (wx, start[1]), (wx, end[1]), end]
@@ -582,11 +610,19 @@ def _cell_graph(spec_or_hash: Any, source: Any) -> tuple[list[list[int]], list[s
         from .dataset import filter_hashes
 
         cells, _ = _frames(source)
-        row = filter_hashes(cells, [spec_or_hash]).select("num_vertices", "adjacency", "operations").collect()
+        row = (
+            filter_hashes(cells, [spec_or_hash])
+            .select("num_vertices", "adjacency", "operations")
+            .collect()
+        )
         if row.height == 0:
             raise KeyError(spec_or_hash)
         v, bits, ops = row.row(0)
-        return [[int(bits[i * v + j]) for j in range(v)] for i in range(v)], list(ops), f"cell {spec_or_hash}"
+        return (
+            [[int(bits[i * v + j]) for j in range(v)] for i in range(v)],
+            list(ops),
+            f"cell {spec_or_hash}",
+        )
     if hasattr(spec_or_hash, "valid_spec"):
         if not spec_or_hash.valid_spec:
             msg = "cannot draw an invalid spec (its input does not reach its output)"
@@ -627,11 +663,19 @@ def trajectories(
         ("best_test_accuracy", "test accuracy of the best-validation cell"),
     )
     for ax, (metric, title) in zip(axes, panels):
-        for i, (algorithm,) in enumerate(summary.select("algorithm").unique(maintain_order=True).iter_rows()):
+        for i, (algorithm,) in enumerate(
+            summary.select("algorithm").unique(maintain_order=True).iter_rows()
+        ):
             part = summary.filter(summary["algorithm"] == algorithm)
             t = part["time"].to_numpy()
             runs = int(part["runs"].max())
-            ax.plot(t, part[f"{metric}_mean"].to_numpy(), color=f"C{i}", linewidth=2, label=f"{algorithm} ({runs} seeds)")
+            ax.plot(
+                t,
+                part[f"{metric}_mean"].to_numpy(),
+                color=f"C{i}",
+                linewidth=2,
+                label=f"{algorithm} ({runs} seeds)",
+            )
             ax.fill_between(
                 t, part[f"{metric}_q25"].to_numpy(), part[f"{metric}_q75"].to_numpy(),
                 color=f"C{i}", alpha=0.2, linewidth=0,
@@ -643,15 +687,28 @@ def trajectories(
             ax.set_xscale("log")
             # Plain numbers at 1, 2, 5 x 10^k seconds instead of "2 x 10^1" minor labels.
             ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+            ax.xaxis.set_major_formatter(
+                FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+            )
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel("accuracy")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
-        band = Patch(facecolor="#888888", alpha=0.35, linewidth=0, label="band: inter-quartile range over seeds (25th-75th percentile)")
+        band = Patch(
+            facecolor="#888888",
+            alpha=0.35,
+            linewidth=0,
+            label="band: inter-quartile range over seeds (25th-75th percentile)",
+        )
         line_note = "line: mean over seeds"
-        ax.legend(handles=[*handles, band], loc="best", fontsize="small", title=line_note, title_fontsize="small")
+        ax.legend(
+            handles=[*handles, band],
+            loc="best",
+            fontsize="small",
+            title=line_note,
+            title_fontsize="small",
+        )
     return fig
 
 
@@ -675,7 +732,9 @@ def _parser() -> argparse.ArgumentParser:
         return s
 
     metrics = ("validation_accuracy", "test_accuracy", "train_accuracy")
-    s = common("overview", "parameters vs training time, coloured by mean validation accuracy", 8, 6)
+    s = common(
+        "overview", "parameters vs training time, coloured by mean validation accuracy", 8, 6
+    )
     s.add_argument(
         "--epochs", type=int, default=108,
         help="budget whose training time and accuracy are drawn; must be one the dataset has (default 108)",
@@ -689,7 +748,12 @@ def _parser() -> argparse.ArgumentParser:
         "--metric", default="validation_accuracy", choices=metrics,
         help="which accuracy to histogram (default validation_accuracy)",
     )  # fmt: skip
-    s.add_argument("--stage", default="final", choices=_STAGES, help="which evaluation of each run (default final)")
+    s.add_argument(
+        "--stage",
+        default="final",
+        choices=_STAGES,
+        help="which evaluation of each run (default final)",
+    )
     s = common("curve", "learning curve of one cell across the budgets", 8, 5)
     s.add_argument("--cell", help="module hash (default: best mean validation accuracy)")
     s.add_argument(

@@ -187,7 +187,9 @@ class SpecProposer:
         With ``only_held``, see the class docstring for the fallback.
         """
         rng, n = self.rng, self.num_vertices
-        base_matrix, base_ops = _padded(np.asarray(spec.original_matrix), list(spec.original_ops), n, self.ops[0])
+        base_matrix, base_ops = _padded(
+            np.asarray(spec.original_matrix), list(spec.original_ops), n, self.ops[0]
+        )
         edge_p = mutation_rate / n
         op_p = mutation_rate / (n - 2)
         for _ in range(self.max_tries) if self.only_held else itertools.count():
@@ -213,7 +215,9 @@ class SpecProposer:
         return self._spec_class(fixed["module_adjacency"], fixed["module_operations"])
 
 
-def _padded(matrix: np.ndarray, ops: list[str], n: int, filler: str) -> tuple[np.ndarray, list[str]]:
+def _padded(
+    matrix: np.ndarray, ops: list[str], n: int, filler: str
+) -> tuple[np.ndarray, list[str]]:
     """Insert unconnected interior vertices before the output until there are ``n``."""
     v = matrix.shape[0]
     if v >= n:
@@ -453,7 +457,11 @@ def sample_dataset(
     from .space import enumerate_cells
     from .testing import write_fixture_tfrecord
 
-    if isinstance(max_vertices, bool) or not isinstance(max_vertices, int) or not 2 <= max_vertices <= 7:
+    if (
+        isinstance(max_vertices, bool)
+        or not isinstance(max_vertices, int)
+        or not 2 <= max_vertices <= 7
+    ):
         msg = f"max_vertices must be an int in 2..7, got {max_vertices!r}"
         raise ValueError(msg)
     base = _cache_base(cache_dir)
@@ -476,20 +484,36 @@ def sample_dataset(
 # --------------------------------------------------------------------------- example runner
 
 
-def example_parser(description: str, *, default_budget: float = COLAB_BUDGET) -> argparse.ArgumentParser:
+def example_parser(
+    description: str, *, default_budget: float = COLAB_BUDGET
+) -> argparse.ArgumentParser:
     """The options every search example takes; add algorithm options to the returned parser."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--dataset", help="converted dataset directory or official .tfrecord (default: the built-in sample)")
-    p.add_argument("--seeds", type=int, default=10, help="independent runs, seeds 0..N-1 (default 10, as the colab)")
+    p.add_argument(
+        "--dataset",
+        help="converted dataset directory or official .tfrecord (default: the built-in sample)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=10,
+        help="independent runs, seeds 0..N-1 (default 10, as the colab)",
+    )
     p.add_argument(
         "--budget",
         type=float,
         default=default_budget,
         help=f"training time per run, seconds (default {default_budget:g}, as the colab)",
     )
-    p.add_argument("--max-queries", type=int, default=None, help="also stop a run after this many queries")
-    p.add_argument("--out", default="search-results", help="output directory (default ./search-results)")
-    p.add_argument("--cache-dir", help="where the built-in sample is built (default ~/.cache/nasbench-arrow)")
+    p.add_argument(
+        "--max-queries", type=int, default=None, help="also stop a run after this many queries"
+    )
+    p.add_argument(
+        "--out", default="search-results", help="output directory (default ./search-results)"
+    )
+    p.add_argument(
+        "--cache-dir", help="where the built-in sample is built (default ~/.cache/nasbench-arrow)"
+    )
     p.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)")
     p.add_argument("--log-x", action="store_true", help="logarithmic time axis in the PNG")
     p.add_argument(
@@ -549,9 +573,17 @@ def run_example(
             only_held=not complete,
             sampling=getattr(args, "sampling", "colab"),
         )
-        recorder = algorithm(nb, proposer, budget=args.budget, max_queries=args.max_queries, **(algorithm_kwargs or {}))
+        recorder = algorithm(
+            nb,
+            proposer,
+            budget=args.budget,
+            max_queries=args.max_queries,
+            **(algorithm_kwargs or {}),
+        )
         frames.append(recorder.to_polars(name, seed))
-        ledgers.append(nb.ledger.to_polars().with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed")))
+        ledgers.append(
+            nb.ledger.to_polars().with_columns(pl.lit(seed, dtype=pl.Int64).alias("seed"))
+        )
         print(
             f"{name} seed {seed}: {len(recorder)} queries, {recorder.times[-1]:.0f} s charged, "
             f"best validation {recorder.best_valid[-1]:.4f} (test {recorder.best_test[-1]:.4f}), "

@@ -47,7 +47,18 @@ _LAZY = {
     "train_and_evaluate": "trainer",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Cifar10",
+    "Progress",
+    "Split",
+    "TrainConfig",
+    "TrainingAbortedError",
+    "build_model",
+    "learning_rate_at",
+    "load_cifar10",
+    "query_dict",
+    "train_and_evaluate",
+]
 
 
 def __getattr__(name: str) -> Any:
