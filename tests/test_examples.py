@@ -55,3 +55,18 @@ def test_readme_verify_example_has_the_shape_nasbench_verify_prints(sample_datas
     assert main([str(sample_dataset_dir)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert _mask(shown) == _mask(printed)
+
+
+def test_ci_runs_the_readme_test_command_verbatim_then_the_wheel_check():
+    """.ci/run holds the README's test command exactly, fails on any error (pytest's 5 included),
+    installs the hpo and ray extras, and then smoke-tests a built wheel outside the checkout."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("python3 -m venv .venv") and "pytest" in line)
+    assert command in ci.splitlines()
+    assert "'.[test,train,plot,hpo,ray]'" in command
+    assert "set -euo pipefail" in ci  # pytest's exit status 5 ("no tests collected") fails the run
+    assert "pip wheel -q --no-deps" in ci and "wheel_smoke.py" in ci
+    assert ci.index(command) < ci.index("pip wheel")
+    demo = next(line for line in readme.splitlines() if line.startswith("python3 -m venv .venv") and "demo" in line)
+    assert demo.endswith(".venv/bin/python -m nasbench_arrow.demo")
