@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - builds without the built-in module
 __all__ = ["hash_cells", "labels_of_codes"]
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_MD5_DIGEST = type(_md5(b"")).digest
 _SLOT = np.uint64(7)
 _TOP = ~np.uint64(7)
 _NONE = np.uint64(0xFFFFFFFFFFFFFFFF)  # sorts after every real key
@@ -66,13 +67,18 @@ def _hex_rows(digests: np.ndarray) -> np.ndarray:
 
 
 def _md5_rows(rows: np.ndarray) -> np.ndarray:
-    """MD5 of each row of a (m, w) uint8 array -> (m, 16) raw digests."""
+    """MD5 of each row of a (m, w) uint8 array -> (m, 16) raw digests.
+
+    The rows become bytes objects in one C-level ``tolist`` of a fixed-width
+    bytes view (safe here: no message ends with a NUL byte, which that view
+    would strip), and ``map`` keeps the per-message work in C but for the MD5
+    itself.
+    """
     m, w = rows.shape
     if m == 0:
         return np.zeros((0, 16), dtype=np.uint8)
-    buf = np.ascontiguousarray(rows).tobytes()
-    md5 = _md5
-    digests = b"".join([md5(buf[i : i + w]).digest() for i in range(0, m * w, w)])
+    messages = np.ascontiguousarray(rows).view(f"S{w}").reshape(m).tolist()
+    digests = b"".join(map(_MD5_DIGEST, map(_md5, messages)))
     return np.frombuffer(digests, dtype=np.uint8).reshape(m, 16)
 
 
