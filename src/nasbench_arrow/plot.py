@@ -577,7 +577,14 @@ def _route_edges(matrix, pos, half_w) -> dict[tuple[int, int], list[tuple[float,
         between = [v for v, (x, y) in pos.items() if v not in (i, j) and yj < y < yi]
         lo = min([pos[v][0] - half_w[v] for v in between] + [xi - half_w[i], xj - half_w[j]])
         hi = max([pos[v][0] + half_w[v] for v in between] + [xi + half_w[i], xj + half_w[j]])
-        side = "left" if used["left"] <= used["right"] else "right"
+        # The side the edge already leans to (its ends against the boxes in between);
+        # a vertical edge takes the side with fewer detours so far.
+        centre = sum(pos[v][0] for v in between) / len(between) if between else 0.5
+        lean = (xi + xj) / 2 - centre
+        if abs(lean) > 0.01:
+            side = "left" if lean < 0 else "right"
+        else:
+            side = "left" if used["left"] <= used["right"] else "right"
         sign = -1 if side == "left" else 1
         ki, kj = at_side.get((i, side), 0), at_side.get((j, side), 0)
         start = (xi + sign * half_w[i], yi - 0.45 * _BOX_H * ki)
