@@ -36,6 +36,10 @@ __all__ = ["hash_cells", "labels_of_codes"]
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _MD5_DIGEST = type(_md5(b"")).digest
+# Byte value -> its two hex digits, as one uint16 in memory order.
+_HEX_PAIRS = np.frombuffer(
+    b"".join(f"{b:02x}".encode() for b in range(256)), dtype=np.uint16
+).copy()
 _SLOT = np.uint64(7)
 _TOP = ~np.uint64(7)
 _NONE = np.uint64(0xFFFFFFFFFFFFFFFF)  # sorts after every real key
@@ -59,11 +63,8 @@ def labels_of_codes(codes: np.ndarray, num_vertices: np.ndarray) -> np.ndarray:
 
 
 def _hex_rows(digests: np.ndarray) -> np.ndarray:
-    """(m, 16) raw digests -> (m, 32) lowercase hex ASCII."""
-    out = np.empty((len(digests), 32), dtype=np.uint8)
-    out[:, 0::2] = _HEX[digests >> 4]
-    out[:, 1::2] = _HEX[digests & 15]
-    return out
+    """(m, 16) raw digests -> (m, 32) lowercase hex ASCII (one gather of 2-byte pairs)."""
+    return _HEX_PAIRS[digests].view(np.uint8).reshape(len(digests), 32)
 
 
 def _md5_rows(rows: np.ndarray) -> np.ndarray:
