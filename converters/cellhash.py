@@ -62,6 +62,19 @@ def labels_of_codes(codes: np.ndarray, num_vertices: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _gather(hexes: np.ndarray, index: np.ndarray, msg: np.ndarray, start: int, stride: int = 32) -> None:
+    """Write ``hexes[index[r, j]]`` into row ``r`` of ``msg`` at ``start + stride * j``.
+
+    Straight into the message rows (a strided view), without the temporary
+    and the second copy of ``msg[...] = hexes[index]``: several times faster.
+    """
+    k, count = index.shape
+    view = np.lib.stride_tricks.as_strided(
+        msg[:, start:], shape=(k, count, 32), strides=(msg.strides[0], stride, 1)
+    )
+    np.take(hexes, index, axis=0, out=view, mode="clip")  # indexes are in range by construction
+
+
 def _hex_rows(digests: np.ndarray) -> np.ndarray:
     """(m, 16) raw digests -> (m, 32) lowercase hex ASCII (one gather of 2-byte pairs)."""
     return _HEX_PAIRS[digests].view(np.uint8).reshape(len(digests), 32)
@@ -227,14 +240,14 @@ def _hash_group(adj: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
             k = len(rep)
             msg = np.empty((k, width), dtype=np.uint8)
             if a:
-                msg[:, : 32 * a] = hexes[ins[rep]].reshape(k, 32 * a)
+                _gather(hexes, ins[rep], msg, 0)
             msg[:, 32 * a] = bar
             pos = 32 * a + 1
             if b:
-                msg[:, pos : pos + 32 * b] = hexes[outs[rep]].reshape(k, 32 * b)
+                _gather(hexes, outs[rep], msg, pos)
             pos += 32 * b
             msg[:, pos] = bar
-            msg[:, pos + 1 :] = hexes[rows[rep]]
+            _gather(hexes, rows[rep][:, None], msg, pos + 1)
             done = _md5_rows(msg)
             if of is None:
                 new[rows] = done
@@ -254,15 +267,12 @@ def _hash_group(adj: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
     keys = _sort_keys(digests)
     every, amb = _sort_neighbours(keys, np.arange(n * v).reshape(n, v), digests)
     ambiguous |= amb
-    ordered = hexes[every]  # (n, V, 32)
     msg = np.empty((n, 36 * v), dtype=np.uint8)
     msg[:, 0:2] = np.frombuffer(b"['", np.uint8)
+    _gather(hexes, every, msg, 2, stride=36)
     sep = np.frombuffer(b"', '", np.uint8)
-    for k in range(v):
-        start = 2 + 36 * k
-        msg[:, start : start + 32] = ordered[:, k]
-        if k < v - 1:
-            msg[:, start + 32 : start + 36] = sep
+    for k in range(v - 1):
+        msg[:, 34 + 36 * k : 38 + 36 * k] = sep
     msg[:, -2:] = np.frombuffer(b"']", np.uint8)
     return _hex_rows(_md5_rows(msg)), ambiguous
 
