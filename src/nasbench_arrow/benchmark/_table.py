@@ -8,6 +8,7 @@ use only public methods of ``NASBench`` (``hash_spec``) and of the dataset's
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,28 @@ import numpy as np
 from .._bulk import FINAL, HALFWAY
 from ..model_spec import ModelSpec
 
-__all__ = ["FINAL", "HALFWAY", "RunTable"]
+__all__ = ["FINAL", "HALFWAY", "RunTable", "run_table"]
+
+# Look-ups shared by every table over one opened index: they cost about 0.1 s per budget for the
+# full dataset, too much to redo for every simulator run of a campaign. The values hold no
+# reference to the index or the NASBench, so the cache never keeps a dataset open.
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Lookups:
+    def __init__(self) -> None:
+        self.first: dict[int, list[int]] = {}
+        self.count: dict[int, list[int]] = {}
+        self.hash_rows: dict[str, int] = {}
+
+
+def run_table(nb: Any) -> RunTable:
+    """A :class:`RunTable` of a NASBench, sharing the look-ups already made over its index."""
+    index = nb.dataset.index
+    shared = _SHARED.get(index)
+    if shared is None:
+        shared = _SHARED[index] = _Lookups()
+    return RunTable(nb, shared)
 
 
 class RunTable:
@@ -26,14 +48,15 @@ class RunTable:
     nb : NASBench
     """
 
-    def __init__(self, nb: Any):
+    def __init__(self, nb: Any, shared: _Lookups | None = None):
         self.nb = nb
         self.index = nb.dataset.index
         self.epochs = tuple(sorted(nb.valid_epochs))
-        self._first: dict[int, list[int]] = {}
-        self._count: dict[int, list[int]] = {}
+        shared = _Lookups() if shared is None else shared
+        self._first = shared.first
+        self._count = shared.count
         #: module hash -> row, filled as hashes are looked up.
-        self.hash_rows: dict[str, int] = {}
+        self.hash_rows = shared.hash_rows
 
     def row(self, cell: ModelSpec | str) -> int:
         """Cell row of a spec or module hash.

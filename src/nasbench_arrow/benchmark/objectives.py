@@ -63,7 +63,7 @@ from ..constants import (
 )
 from ..errors import import_optional
 from ..model_spec import ModelSpec
-from ._table import FINAL, RunTable
+from ._table import FINAL, run_table
 
 __all__ = [
     "FAILURE",
@@ -238,7 +238,7 @@ class NASCifar10:
     def __init__(self, nb: Any, seed: int | None = None):
         self.nb = nb
         self.rng = random.Random(seed)
-        self._table = RunTable(nb)
+        self._table = run_table(nb)
 
     # -- the space ------------------------------------------------------------
 

@@ -49,6 +49,7 @@ import bisect
 import heapq
 import math
 import random
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -74,12 +75,12 @@ __all__ = [
     "make_optimizer",
 ]
 
-_SHAPES: dict[str, tuple[bool, int]] = {}
+_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _space_shape(nb: Any) -> tuple[bool, int]:
-    """``is_complete_space(nb)``, cached per dataset (it scans the cells table)."""
-    key = str(nb.dataset.root)
+    """``is_complete_space(nb)``, cached per opened index (it scans the cells table)."""
+    key = nb.dataset.index
     if key not in _SHAPES:
         _SHAPES[key] = is_complete_space(nb)
     return _SHAPES[key]

@@ -19,18 +19,21 @@ repeat may beat the best *mean* (as in nas_benchmarks).
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._table import FINAL, RunTable
+from ._table import FINAL, run_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
 __all__ = ["Optimum", "add_regret", "incumbent_positions", "optimum", "optimum_table"]
 
-_CACHE: dict[tuple, pl.DataFrame] = {}
+# Per opened index (weakly: the cache never keeps a dataset open, and a reopened or replaced
+# dataset is scanned again).
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def optimum_table(nb: Any) -> pl.DataFrame:
@@ -48,7 +51,7 @@ def optimum_table(nb: Any) -> pl.DataFrame:
     """
     import polars as pl
 
-    key = (str(nb.dataset.root), nb.dataset.index.num_runs)
+    key = nb.dataset.index
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
@@ -155,7 +158,7 @@ def add_regret(trace: pl.DataFrame, nb: Any, opt: Optimum | None = None) -> pl.D
     import polars as pl
 
     opt = optimum(nb) if opt is None else opt
-    table = RunTable(nb)
+    table = run_table(nb)
     positions = incumbent_positions(trace["validation_accuracy"].to_numpy())
     hashes = trace["module_hash"].to_list()
     valid = trace["validation_accuracy"].to_numpy()

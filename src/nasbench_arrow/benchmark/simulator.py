@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import OutOfDomainError
-from ._table import FINAL, HALFWAY, RunTable
+from ._table import FINAL, HALFWAY, run_table
 from .optimum import Optimum, incumbent_positions, optimum
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,7 +140,7 @@ class Simulator:
         self.seed = seed
         self.charge_decision_time = bool(charge_decision_time)
         self._opt = opt
-        self._table = RunTable(nb)
+        self._table = run_table(nb)
 
     @property
     def optimum(self) -> Optimum:
