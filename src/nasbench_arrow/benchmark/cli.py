@@ -34,6 +34,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,11 @@ def run_campaign(
     plot: bool = True,
     stream=None,
 ) -> dict[str, Path]:
-    """Run the campaign and write its outputs (see the module docstring); return the paths written."""
+    """Run the campaign and write its outputs (see the module docstring); return the paths written.
+
+    With ``jobs > 1`` the runs go to spawned processes: a script calling this
+    needs the usual ``if __name__ == "__main__":`` guard.
+    """
     import polars as pl
 
     from . import report
@@ -265,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (NASBenchError, ValueError, OSError) as exc:
         print(f"nasbench-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenProcessPool as exc:
+        print(f"nasbench-bench: error: a worker process died ({exc}); try fewer --jobs (memory?)", file=sys.stderr)
         return 2
     return 0
 
