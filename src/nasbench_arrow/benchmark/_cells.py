@@ -17,6 +17,7 @@ same distribution as redrawing one at a time; only the random stream differs
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -67,9 +68,8 @@ def cell_rows(index: Any, adjacency: np.ndarray, labels: np.ndarray, *, max_edge
         sel = np.flatnonzero(valid & (sizes == size))
         # Kept vertices first, in their order: the pruned cell (as ModelSpec prunes it).
         order = np.argsort(~keep[sel], axis=1, kind="stable")[:, :size]
-        sub = np.take_along_axis(kept[sel], order[:, :, None], axis=1)
-        sub = np.take_along_axis(sub, order[:, None, :], axis=2)
-        lab = np.take_along_axis(labels[sel], np.clip(order[:, 1 : size - 1] - 1, 0, None), axis=1)
+        sub = kept[sel[:, None, None], order[:, :, None], order[:, None, :]]
+        lab = labels[sel[:, None], np.clip(order[:, 1 : size - 1] - 1, 0, None)]
         keys = layout.canonical_keys(sub, lab, size)
         rows, found, shared = index.find_canonical(keys)
         out[sel[found]] = rows[found]
@@ -175,12 +175,32 @@ def mutations(
     raise RuntimeError(msg)
 
 
+# index -> {(row, num_vertices): neighbour rows}; local-search runs over one dataset revisit the
+# same cells (the colab sampler starts 30% of its climbs at 7 small cells), so they share this.
+_NEIGHBOURS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_NEIGHBOURS_MAX = 200_000
+
+
 def neighbour_rows(index: Any, row: int, num_vertices: int) -> np.ndarray:
     """Distinct rows of the cells one edge flip or one op change away from a stored cell (itself excluded).
 
     The same set as :func:`nasbench_arrow.encodings.neighbours` (restricted
-    to cells the dataset holds), in a fixed order.
+    to cells the dataset holds), in a fixed order. Cached per index.
     """
+    cache = _NEIGHBOURS.get(index)
+    if cache is None:
+        cache = _NEIGHBOURS[index] = {}
+    key = (row, num_vertices)
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= _NEIGHBOURS_MAX:
+            cache.clear()
+        found = cache[key] = _neighbour_rows(index, row, num_vertices)
+        found.setflags(write=False)
+    return found
+
+
+def _neighbour_rows(index: Any, row: int, num_vertices: int) -> np.ndarray:
     adjacency, labels = row_arrays(index, row, num_vertices)
     v = num_vertices
     iu, ju = np.triu_indices(v, k=1)
@@ -235,6 +255,10 @@ def flat_row(index: Any, flat: list, labels: list, v: int, max_edges: int = MAX_
     return find_key(index, layout.canonical_key(pruned, labeling, len(kept)))
 
 
+_FLAT_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FLAT_MAX = 1_000_000
+
+
 def mutate_flat(index: Any, flat: list, labels: list, v: int, rng: Any, mutation_rate: float = 1.0, max_tries: int = 100_000) -> tuple[int, list, list]:
     """The colab mutation of an unpruned cell, drawn exactly as ``search.SpecProposer.mutate`` draws it.
 
@@ -245,6 +269,11 @@ def mutate_flat(index: Any, flat: list, labels: list, v: int, rng: Any, mutation
     """
     edge_p = mutation_rate / v
     op_p = mutation_rate / (v - 2)
+    # Children repeat often (a converged population mutates the same few parents), so their
+    # rows are remembered per index, keyed by the unpruned matrix and labels.
+    seen = _FLAT_ROWS.get(index)
+    if seen is None:
+        seen = _FLAT_ROWS[index] = {}
     num_ops = len(AVAILABLE_OPS)
     for _ in range(max_tries):
         child = list(flat)
@@ -256,7 +285,12 @@ def mutate_flat(index: Any, flat: list, labels: list, v: int, rng: Any, mutation
         for k in range(v - 2):
             if rng.random() < op_p:
                 child_labels[k] = rng.choice([o for o in range(num_ops) if o != child_labels[k]])
-        row = flat_row(index, child, child_labels, v)
+        key = (*child, *child_labels)
+        row = seen.get(key)
+        if row is None:
+            if len(seen) >= _FLAT_MAX:
+                seen.clear()
+            row = seen[key] = flat_row(index, child, child_labels, v)
         if row >= 0:
             return row, child, child_labels
     msg = f"no valid mutation in {max_tries} draws"
