@@ -1942,3 +1942,48 @@ def test_nas_without_training_nasspace_equals_the_original(data_dir):
     theirs, ours = run_both(client)
     assert ours == theirs
     assert len({t[1] for t in theirs[1:-1]}) > 30
+
+
+# ----------------------------------------------------------------------------- client unit tests
+
+# The common Python idiom a client's own unit tests use to pin the drawn repeat: patch
+# `random.randint` (the name the original's query calls, looked up on the module each time).
+PINNED_REPEAT = '''
+import random
+from unittest import mock
+
+from nasbench import api
+
+MATRIX = [[0, 1, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]]
+OPS = ["input", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "output"]
+
+
+def pinned(path):
+    nasbench = api.NASBench(path)
+    spec = api.ModelSpec(MATRIX, OPS)
+    out = []
+    for k in range(3):
+        with mock.patch("random.randint", return_value=k):
+            out.append(nasbench.query(spec)["validation_accuracy"])
+    with mock.patch("random.randint", side_effect=[2, 0, 1]) as randint:
+        out.extend(nasbench.query(spec, epochs=e)["test_accuracy"] for e in (4, 12, 36))
+    out.append([tuple(c.args) for c in randint.call_args_list])
+    return out
+'''
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "api.NASBench draws from random._inst.randint (self._rng, bound in __init__), not from the "
+    "module attribute random.randint as the original's query does, so mock.patch('random.randint') "
+    "or `random.randint = f` in a client's tests does not reach it (src/nasbench_arrow/api.py, _draw)"))
+def test_patching_random_randint_pins_the_repeat_as_in_the_original(data_dir):
+    """A client test pinning repeats with mock.patch('random.randint') gets the same values and calls."""
+
+    def client(backend):
+        with client_imports(backend) as load:
+            module = load("pinned_repeat", PINNED_REPEAT)
+            return module.pinned(str(data_dir / "nasbench_full.tfrecord"))
+
+    theirs, ours = run_both(client)
+    assert theirs[-1] == [(0, 2)] * 3 and len(set(theirs[:3])) == 3
+    assert ours == theirs
