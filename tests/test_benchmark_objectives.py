@@ -14,8 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nasbench_arrow.api import NASBench
-from nasbench_arrow.benchmark import FAILURE, NASCifar10A, NASCifar10B, NASCifar10C, config_to_spec
-from nasbench_arrow.benchmark import objectives
+from nasbench_arrow.benchmark import (
+    FAILURE,
+    NASCifar10A,
+    NASCifar10B,
+    NASCifar10C,
+    config_to_spec,
+    objectives,
+)
 from nasbench_arrow.constants import CONV1X1, CONV3X3, MAXPOOL3X3
 from nasbench_arrow.graph import gen_is_edge_fn
 
@@ -297,3 +303,12 @@ def test_sampled_space_a_configs_evaluate(fixture_nb):
         assert 0.0 <= result["function_value"] <= 1.0
         seen += 1
     assert seen > 0
+
+
+def test_missing_configspace_names_the_extra(monkeypatch):
+    """Without ConfigSpace, get_configuration_space raises MissingDependencyError with the pip line."""
+    from nasbench_arrow.errors import MissingDependencyError
+
+    monkeypatch.setitem(__import__("sys").modules, "ConfigSpace", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'nasbench-arrow\[hpo\]'"):
+        objectives.get_configuration_space("A")
