@@ -42,6 +42,10 @@ Clients (repository: file):
 * microsoft/nni: ``nni/nas/benchmark/nasbench101/db_gen.py`` and its ``graph_util.py`` (table rows).
 * automl/NASLib: ``naslib/search_spaces/nasbench101/graph.py`` (``NasBench101SearchSpace``
   query / set_spec / sampling / mutation) with ``get_nasbench101_api`` of ``naslib/utils``.
+* BayesWatch/nas-without-training: ``nasspace.py`` (``Nasbench101``: islice over
+  ``hash_iterator()``, the private ``_hash_spec`` of a foreign ``ModelSpec``).
+* walkerning/aw_nas: ``examples/research/gates/dump_nb101_allv.py`` (pickle bytes).
+* The idiom a client's own tests use to pin the drawn repeat, ``mock.patch("random.randint")``.
 """
 
 from __future__ import annotations
@@ -1942,6 +1946,90 @@ def test_nas_without_training_nasspace_equals_the_original(data_dir):
     theirs, ours = run_both(client)
     assert ours == theirs
     assert len({t[1] for t in theirs[1:-1]}) > 30
+
+
+# ----------------------------------------------------------------------------- walkerning/aw_nas
+
+# examples/research/gates/dump_nb101_allv.py: list(fixed_statistics.items()), cells padded to 7
+# vertices, computed_statistics read directly, pickled. The aw_nas search space
+# (aw_nas/btcs/nasbench_101.py) is reduced to what the script uses: the API object it loads
+# from nasbench_only108.tfrecord and op_to_idx.
+AW_NAS_DUMP_ALLV = '''
+import os
+import pickle
+
+import numpy as np
+from nasbench import api
+
+BASE_DIR = "."
+OUTPUT_DIR = "."
+
+
+class NasBench101SearchSpace:
+    ops_choices = ["conv1x1-bn-relu", "conv3x3-bn-relu", "maxpool3x3", "none"]
+
+    def __init__(self, load_nasbench=True, multi_fidelity=False):
+        self.ops_choice_to_idx = {choice: i for i, choice in enumerate(self.ops_choices)}
+        if load_nasbench:
+            if multi_fidelity:
+                self.nasbench = api.NASBench(os.path.join(BASE_DIR, "nasbench_full.tfrecord"))
+            else:
+                self.nasbench = api.NASBench(os.path.join(BASE_DIR, "nasbench_only108.tfrecord"))
+
+    def op_to_idx(self, ops):
+        return [self.ops_choice_to_idx[op] for op in ops if op not in {"input", "output"}]
+
+
+def padded(search_space, key, f_metric):
+    num_v = f_metric["module_adjacency"].shape[0]
+    if num_v < 7:
+        padded_adj = np.concatenate((f_metric["module_adjacency"][:-1],
+                                     np.zeros((7 - num_v, num_v), dtype=np.int8),
+                                     f_metric["module_adjacency"][-1:]))
+        padded_adj = np.concatenate((padded_adj[:, :-1], np.zeros((7, 7 - num_v)), padded_adj[:, -1:]), axis=1)
+        padded_ops = f_metric["module_operations"][:-1] + ["none"] * (7 - num_v) + f_metric["module_operations"][-1:]
+    else:
+        padded_adj = f_metric["module_adjacency"]
+        padded_ops = f_metric["module_operations"]
+    arch = (padded_adj, search_space.op_to_idx(padded_ops))
+    metrics = search_space.nasbench.computed_statistics[key]
+    valid_acc = np.mean([metrics[108][i]["final_validation_accuracy"] for i in range(3)])
+    half_valid_acc = np.mean([metrics[108][i]["halfway_validation_accuracy"] for i in range(3)])
+    return (arch, valid_acc, half_valid_acc)
+
+
+def main():
+    search_space = NasBench101SearchSpace(load_nasbench=True)
+    fixed_statistics = list(search_space.nasbench.fixed_statistics.items())
+    print("Number of arch data: {}".format(len(fixed_statistics)))
+    valid_ratio = 0.1
+    num_valid = int(len(fixed_statistics) * valid_ratio)
+    train_data = [padded(search_space, key, f_metric) for key, f_metric in fixed_statistics[:-num_valid]]
+    valid_data = [padded(search_space, key, f_metric) for key, f_metric in fixed_statistics[-num_valid:]]
+    with open(os.path.join(OUTPUT_DIR, "nasbench_allv.pkl"), "wb") as wf:
+        pickle.dump(train_data, wf)
+    with open(os.path.join(OUTPUT_DIR, "nasbench_allv_valid.pkl"), "wb") as wf:
+        pickle.dump(valid_data, wf)
+'''
+
+
+def test_aw_nas_gates_dump_writes_the_originals_pickles(data_dir, tmp_path):
+    """aw_nas GATES dump_nb101_allv.py: items() of fixed_statistics, padded cells; both pickles byte-identical."""
+
+    def client(backend):
+        out_dir = tmp_path / backend
+        out_dir.mkdir()
+        with client_imports(backend) as load:
+            module = load("dump_nb101_allv", AW_NAS_DUMP_ALLV)
+            module.BASE_DIR, module.OUTPUT_DIR = str(data_dir), str(out_dir)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                module.main()
+        return printed.getvalue(), [(out_dir / n).read_bytes() for n in ("nasbench_allv.pkl", "nasbench_allv_valid.pkl")]
+
+    theirs, ours = run_both(client)
+    assert ours == theirs
+    assert theirs[0] == "Number of arch data: 2532\n"
 
 
 # ----------------------------------------------------------------------------- client unit tests
