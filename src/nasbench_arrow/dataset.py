@@ -45,10 +45,8 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import struct
 import sys
-import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -158,7 +156,12 @@ def _release(resources: dict) -> None:
     resources["closed"] = True
     farm = resources.get("farm")
     if farm and resources.get("pid") == os.getpid():
-        shutil.rmtree(farm, ignore_errors=True)
+        try:
+            import shutil  # here, not at import: most processes never make a link directory
+
+            shutil.rmtree(farm, ignore_errors=True)
+        except Exception:  # noqa: BLE001 - late in interpreter shutdown imports may fail; links are tiny
+            pass
     resources["farm"] = None
     _close_all(resources["fds"])
 
@@ -182,6 +185,8 @@ def _release_retired() -> None:
 
 def _sweep_stale_farms(base: str) -> None:
     """Remove link directories left by processes that died without cleaning up (SIGKILL)."""
+    import shutil
+
     try:
         names = [n for n in os.listdir(base) if n.startswith(_FARM_PREFIX)]
     except OSError:
@@ -262,6 +267,8 @@ class _Generation:
         """Paths for Polars that keep the hive layout (``bucket=x``) and reach the kept descriptors."""
         if not os.path.isdir(_PROC_FD) or any(rel not in self.files for rel in rels):
             return [str(self.root / rel) for rel in rels]
+        import tempfile
+
         try:
             farm = self._resources["farm"]
             if farm is None:
