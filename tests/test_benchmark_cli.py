@@ -36,11 +36,17 @@ def test_campaign_end_to_end_on_the_sample(sample_dataset_dir, tmp_path, capsys)
     for name in ("random", "evolution", "local", "hyperband"):
         assert name in printed
         for w in (1, 3):
-            trace = pl.read_parquet(out / "traces" / f"{name}-w{w}.parquet")
+            trace = pl.read_parquet(out / "traces" / f"{name}-w{w}" / "*.parquet")
             assert trace.columns == list(TRACE_COLUMNS)
             assert sorted(set(trace["seed"].to_list())) == [0, 1, 2]
             assert set(trace["n_workers"].to_list()) == {w}
             assert trace.group_by("seed").agg(pl.col("start").max())["start"].max() < 1e5
+    # The summary's final regrets are those of the traces' last rows.
+    for name in ("random", "local"):
+        last = pl.read_parquet(out / "traces" / f"{name}-w3" / "*.parquet").sort("seed", "evaluation").group_by("seed").last()
+        want = report.final_table(last.with_columns(pl.lit(0, dtype=pl.Int64).alias("evaluation")))["value"][0]
+        row = pl.read_parquet(out / "summary.parquet").filter((pl.col("algorithm") == name) & (pl.col("n_workers") == 3))
+        assert row["value"][0] == pytest.approx(want)
     summary = pl.read_parquet(out / "summary.parquet")
     assert summary.height == 8 and set(summary["n_workers"].to_list()) == {1, 3}
     assert (summary["low"] <= summary["value"]).all() and (summary["value"] <= summary["high"]).all()
@@ -58,9 +64,16 @@ def test_campaign_in_parallel_equals_serial(sample_dataset_dir, tmp_path):
     assert cli.main([*common, "--out", str(tmp_path / "a"), "--jobs", "1"]) == 0
     assert cli.main([*common, "--out", str(tmp_path / "b"), "--jobs", "2"]) == 0
     for name in ("random-w2", "local-w2"):
-        a = pl.read_parquet(tmp_path / "a" / "traces" / f"{name}.parquet")
-        b = pl.read_parquet(tmp_path / "b" / "traces" / f"{name}.parquet")
+        a = pl.read_parquet(tmp_path / "a" / "traces" / name / "*.parquet")
+        b = pl.read_parquet(tmp_path / "b" / "traces" / name / "*.parquet")
         assert a.equals(b)
+    assert pl.read_parquet(tmp_path / "a" / "summary.parquet").equals(pl.read_parquet(tmp_path / "b" / "summary.parquet"))
+    assert pl.read_parquet(tmp_path / "a" / "curves.parquet").equals(pl.read_parquet(tmp_path / "b" / "curves.parquet"))
+    # A rerun with fewer seeds into the same folder leaves no trace of the earlier seeds.
+    one_seed = [*common, "--out", str(tmp_path / "a"), "--jobs", "1"]
+    one_seed[one_seed.index("--seeds") + 1] = "1"
+    assert cli.main(one_seed) == 0
+    assert sorted(p.name for p in (tmp_path / "a" / "traces" / "random-w2").iterdir()) == ["seed-0000.parquet"]
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,10 @@ For every algorithm, worker count and seed ``s`` it runs
 the same stream), in parallel over ``--jobs`` processes (default: every core),
 and writes into ``--out``:
 
-- ``traces/<algorithm>-w<N>.parquet``: every evaluation of every seed
-  (:data:`~nasbench_arrow.benchmark.TRACE_COLUMNS`);
+- ``traces/<algorithm>-w<N>/seed-<s>.parquet``: every evaluation of each
+  run (:data:`~nasbench_arrow.benchmark.TRACE_COLUMNS`), written by the
+  process that ran it (read them all with
+  ``pl.scan_parquet("traces/<algorithm>-w<N>/*.parquet")``);
 - ``curves.parquet``: test and validation regret against simulated
   wall-clock, median (or ``--stat iqm`` / ``mean``) over seeds with 95%
   bootstrap bands;
@@ -38,6 +40,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import NASBenchError
 
 __all__ = ["DEFAULT_ALGORITHMS", "OPTIMIZER_SEED_OFFSET", "main", "run_campaign"]
@@ -59,18 +63,49 @@ def _open(dataset: str) -> Any:
     return nb
 
 
-def _one_run(dataset: str, algorithm: str, n_workers: int, seed: int, budget: float, max_evaluations: int | None, synchronous: bool, opt: Any):
-    """One (algorithm, workers, seed) run in a pool process; returns its trace."""
+def _one_run(
+    dataset: str,
+    algorithm: str,
+    n_workers: int,
+    seed: int,
+    budget: float,
+    max_evaluations: int | None,
+    synchronous: bool,
+    opt: Any,
+    out: str,
+    times: Any,
+) -> dict[str, Any]:
+    """One (algorithm, workers, seed) run in a pool process.
+
+    Writes its trace to ``out/traces/<name>-w<N>/seed-<s>.parquet`` and returns
+    only what the summary needs (its regrets on the time grid, final regret,
+    evaluation count), so the parent never holds the millions of trace rows.
+    """
+    import polars as pl
+
+    from . import report
     from .optimizers import make_optimizer
     from .simulator import Simulator
 
     nb = _open(dataset)
     optimizer = make_optimizer(algorithm, nb, OPTIMIZER_SEED_OFFSET + seed, n_workers=n_workers, synchronous=synchronous)
     trace = Simulator(nb, n_workers=n_workers, seed=seed, opt=opt).run(optimizer, max_time=budget, max_evaluations=max_evaluations)
+    name = _name(algorithm, synchronous)
     # The CLI names the algorithm, whatever the optimizer calls itself.
-    import polars as pl
+    trace = trace.with_columns(pl.lit(name).alias("algorithm"))
+    folder = Path(out) / "traces" / f"{name}-w{n_workers}"
+    folder.mkdir(parents=True, exist_ok=True)
+    trace.write_parquet(folder / f"seed-{seed:04d}.parquet")
+    return {
+        "test_regret": report.on_grid(trace, times, metric="test_regret"),
+        "validation_regret": report.on_grid(trace, times, metric="validation_regret"),
+        "final": float(trace["test_regret"][-1]) if trace.height else float("nan"),
+        "evaluations": trace.height,
+    }
 
-    return trace.with_columns(pl.lit(algorithm + ("-sync" if synchronous else "")).alias("algorithm"))
+
+def _name(algorithm: str, synchronous: bool) -> str:
+    return algorithm + ("-sync" if synchronous else "")
 
 
 class _Progress:
@@ -135,49 +170,54 @@ def run_campaign(
         make_optimizer(name, nb, 0, n_workers=max(workers), synchronous=synchronous)
     opt = optimum(nb)
     out.mkdir(parents=True, exist_ok=True)
+    for a in algorithms:  # a rerun into the same folder must not leave seeds of an earlier run
+        for w in workers:
+            for stale in (out / "traces" / f"{_name(a, synchronous)}-w{w}").glob("seed-*.parquet"):
+                stale.unlink()
     (out / "traces").mkdir(exist_ok=True)
     tasks = [(a, w, s) for a in algorithms for w in workers for s in range(seeds)]
+    times = report.grid(budget, 200, log_x)
     progress = _Progress(len(tasks), stream)
-    results: dict[tuple[str, int], list[pl.DataFrame]] = {}
+    results: dict[tuple[str, int, int], dict[str, Any]] = {}
     jobs = jobs or os.cpu_count() or 1
     t0 = time.perf_counter()
+    args = (budget, max_evaluations, synchronous, opt, str(out), times)
     if jobs == 1:
         for a, w, s in tasks:
-            results.setdefault((a, w), []).append(_one_run(dataset, a, w, s, budget, max_evaluations, synchronous, opt))
+            results[(a, w, s)] = _one_run(dataset, a, w, s, *args)
             progress.step(f"{a}, {w} workers, seed {s}")
     else:
         import multiprocessing
 
         # "spawn": Polars and the memory-mapped index are not fork-safe; each process re-opens the dataset.
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {
-                pool.submit(_one_run, dataset, a, w, s, budget, max_evaluations, synchronous, opt): (a, w, s)
-                for a, w, s in tasks
-            }
+            futures = {pool.submit(_one_run, dataset, a, w, s, *args): (a, w, s) for a, w, s in tasks}
             for future in as_completed(futures):
                 a, w, s = futures[future]
-                results.setdefault((a, w), []).append(future.result())
+                results[(a, w, s)] = future.result()
                 progress.step(f"{a}, {w} workers, seed {s}")
     wall = time.perf_counter() - t0
 
-    paths: dict[str, Path] = {}
-    curve_frames = {"test_regret": [], "validation_regret": []}
-    finals = []
-    for (a, w), frames in results.items():
-        trace = pl.concat(frames).sort("seed", "evaluation")
-        name = a + ("-sync" if synchronous else "")
-        path = out / "traces" / f"{name}-w{w}.parquet"
-        trace.write_parquet(path)
-        paths[f"trace {name} w{w}"] = path
-        for metric, frames_of_metric in curve_frames.items():
-            frames_of_metric.append(
-                report.curves(trace, metric=metric, max_time=budget, log_x=log_x, stat=stat).with_columns(pl.lit(metric).alias("metric"))
+    paths: dict[str, Path] = {"traces": out / "traces"}
+    rng = np.random.default_rng(0)  # bootstrap resamples: the same summary for the same runs
+    curve_frames, finals = [], []
+    for a in algorithms:
+        for w in workers:
+            runs = [results[(a, w, s)] for s in range(seeds)]
+            name = _name(a, synchronous)
+            for metric in ("test_regret", "validation_regret"):
+                data = np.stack([r[metric] for r in runs])
+                curve = report.aggregate(name, w, times, data, stat=stat, rng=rng)
+                curve_frames.append(curve.with_columns(pl.lit(metric).alias("metric")))
+            finals.append(
+                report.final_rows(
+                    name, w, np.array([r["final"] for r in runs]), np.array([r["evaluations"] for r in runs]), stat=stat, rng=rng
+                )
             )
-        finals.append(report.final_table(trace, stat=stat))
-    curves = pl.concat(curve_frames["test_regret"] + curve_frames["validation_regret"])
+    curves = pl.concat(curve_frames)
     paths["curves"] = out / "curves.parquet"
     curves.write_parquet(paths["curves"])
-    table = pl.concat(finals).sort(["n_workers", "value", "algorithm"])
+    table = pl.DataFrame(finals).sort(["n_workers", "value", "algorithm"])
     paths["summary"] = out / "summary.parquet"
     table.write_parquet(paths["summary"])
     text = (

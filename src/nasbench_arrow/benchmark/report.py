@@ -29,7 +29,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
     from matplotlib.figure import Figure
 
-__all__ = ["STATISTICS", "curves", "final_table", "markdown_table", "regret_figure", "save", "statistic"]
+__all__ = [
+    "STATISTICS",
+    "aggregate",
+    "curves",
+    "final_rows",
+    "final_table",
+    "grid",
+    "markdown_table",
+    "on_grid",
+    "regret_figure",
+    "save",
+    "statistic",
+]
 
 STATISTICS = ("median", "iqm", "mean")
 
@@ -114,48 +126,91 @@ def curves(
         raise ValueError(msg)
     max_time = float(traces[time].max()) if max_time is None else float(max_time)
     first = float(traces[time].min())
-    grid = _grid(max_time, num_points, log_x, max(first, 1e-9))
+    times = _grid(max_time, num_points, log_x, max(first, 1e-9))
     rng = np.random.default_rng(seed)
     frames = []
     groups = traces.sort("algorithm", "n_workers", "seed", time).partition_by(
         ["algorithm", "n_workers"], as_dict=True, maintain_order=True
     )
     for (algorithm, n_workers), group in groups.items():
-        runs = []
-        for run in group.partition_by("seed", maintain_order=True):
-            t = run[time].to_numpy()
-            v = run[metric].to_numpy()
-            pos = np.searchsorted(t, grid, side="right") - 1
-            runs.append(np.where(pos >= 0, v[np.clip(pos, 0, None)], np.nan))
-        data = np.stack(runs)  # (runs, points)
-        have = ~np.isnan(data)
-        value = np.full(grid.size, np.nan)
-        low = np.full(grid.size, np.nan)
-        high = np.full(grid.size, np.nan)
-        complete = have.all(axis=0)
-        if complete.any():
-            block = data[:, complete]
-            value[complete] = statistic(block, stat, axis=0)
-            low[complete], high[complete] = _bootstrap(block, stat, n_boot, confidence, rng)
-        for j in np.flatnonzero(~complete & have.any(axis=0)).tolist():  # some runs not started yet
-            col = data[have[:, j], j][:, None]
-            value[j] = statistic(col, stat, axis=0)[0]
-            lo, hi = _bootstrap(col, stat, n_boot, confidence, rng)
-            low[j], high[j] = lo[0], hi[0]
-        frames.append(
-            pl.DataFrame(
-                {
-                    "algorithm": [algorithm] * grid.size,
-                    "n_workers": pl.Series([n_workers] * grid.size, dtype=pl.Int64),
-                    "time": grid,
-                    "runs": have.sum(axis=0).astype(np.int64),
-                    "value": value,
-                    "low": low,
-                    "high": high,
-                }
-            )
-        )
+        runs = [on_grid(run, times, metric=metric, time=time) for run in group.partition_by("seed", maintain_order=True)]
+        frames.append(aggregate(algorithm, n_workers, times, np.stack(runs), stat=stat, n_boot=n_boot, confidence=confidence, rng=rng))
     return pl.concat(frames)
+
+
+def grid(max_time: float, num_points: int = 200, log_x: bool = False, first: float | None = None) -> np.ndarray:
+    """The time grid of :func:`curves`: linear from 0, or log-spaced from ``first`` (default 1e-4 of the end)."""
+    return _grid(float(max_time), num_points, log_x, max(first if first is not None else 0.0, 1e-9))
+
+
+def on_grid(run: pl.DataFrame, times: np.ndarray, *, metric: str = "test_regret", time: str = "end") -> np.ndarray:
+    """One run's ``metric`` at each grid time: its value after the last result at or before it (NaN before any)."""
+    run = run.sort(time, maintain_order=True)
+    t = run[time].to_numpy()
+    v = run[metric].to_numpy()
+    pos = np.searchsorted(t, times, side="right") - 1
+    return np.where(pos >= 0, v[np.clip(pos, 0, None)], np.nan)
+
+
+def aggregate(
+    algorithm: str,
+    n_workers: int,
+    times: np.ndarray,
+    data: np.ndarray,
+    *,
+    stat: str = "median",
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> pl.DataFrame:
+    """Statistic and bootstrap band over runs of ``(runs, points)`` values on a grid (rows of :func:`curves`)."""
+    import polars as pl
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    have = ~np.isnan(data)
+    value = np.full(times.size, np.nan)
+    low = np.full(times.size, np.nan)
+    high = np.full(times.size, np.nan)
+    complete = have.all(axis=0)
+    if complete.any():
+        block = data[:, complete]
+        value[complete] = statistic(block, stat, axis=0)
+        low[complete], high[complete] = _bootstrap(block, stat, n_boot, confidence, rng)
+    for j in np.flatnonzero(~complete & have.any(axis=0)).tolist():  # some runs have no result yet
+        col = data[have[:, j], j][:, None]
+        value[j] = statistic(col, stat, axis=0)[0]
+        lo, hi = _bootstrap(col, stat, n_boot, confidence, rng)
+        low[j], high[j] = lo[0], hi[0]
+    return pl.DataFrame(
+        {
+            "algorithm": [algorithm] * times.size,
+            "n_workers": pl.Series([n_workers] * times.size, dtype=pl.Int64),
+            "time": times,
+            "runs": have.sum(axis=0).astype(np.int64),
+            "value": value,
+            "low": low,
+            "high": high,
+        }
+    )
+
+
+def final_rows(
+    algorithm: str, n_workers: int, finals: np.ndarray, evaluations: np.ndarray, *, stat: str = "median",
+    n_boot: int = 1000, confidence: float = 0.95, rng: np.random.Generator | None = None,
+) -> dict:
+    """One row of :func:`final_table` from each run's final value and evaluation count."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    values = np.asarray(finals, dtype=np.float64)[:, None]
+    lo, hi = _bootstrap(values, stat, n_boot, confidence, rng)
+    return {
+        "algorithm": algorithm,
+        "n_workers": int(n_workers),
+        "seeds": len(values),
+        "evaluations": float(np.mean(evaluations)),
+        "value": float(statistic(values, stat, axis=0)[0]),
+        "low": float(lo[0]),
+        "high": float(hi[0]),
+    }  # fmt: skip
 
 
 def final_table(
@@ -182,23 +237,13 @@ def final_table(
     last = traces.sort("evaluation").group_by("algorithm", "n_workers", "seed", maintain_order=True).agg(
         pl.col(metric).last().alias("final"), pl.len().alias("evaluations")
     )
-    rows = []
-    for (algorithm, n_workers), group in last.sort("algorithm", "n_workers", "seed").partition_by(
-        ["algorithm", "n_workers"], as_dict=True, maintain_order=True
-    ).items():
-        values = group["final"].to_numpy()[:, None]
-        lo, hi = _bootstrap(values, stat, n_boot, confidence, rng)
-        rows.append(
-            {
-                "algorithm": algorithm,
-                "n_workers": int(n_workers),
-                "seeds": group.height,
-                "evaluations": float(group["evaluations"].mean()),
-                "value": float(statistic(values, stat, axis=0)[0]),
-                "low": float(lo[0]),
-                "high": float(hi[0]),
-            }
-        )
+    rows = [
+        final_rows(algorithm, n_workers, group["final"].to_numpy(), group["evaluations"].to_numpy(),
+                   stat=stat, n_boot=n_boot, confidence=confidence, rng=rng)
+        for (algorithm, n_workers), group in last.sort("algorithm", "n_workers", "seed").partition_by(
+            ["algorithm", "n_workers"], as_dict=True, maintain_order=True
+        ).items()
+    ]  # fmt: skip
     return pl.DataFrame(rows).sort(["n_workers", "value", "algorithm"])
 
 
