@@ -855,7 +855,9 @@ def test_ctrl_c_during_the_child_conversion(conversion_source, tmp_path, delay):
     if out.strip() == "finished":
         pytest.skip("the conversion finished before the signal arrived")
     assert proc.returncode == 3 and out.strip() == "interrupted", (out, err)
-    assert "Traceback" not in err, err
+    if delay:
+        # (At delay 0 the child may still be importing and print its own KeyboardInterrupt traceback.)
+        assert "Traceback" not in err, err
     # Nothing half-written is left, and the next open converts and works.
     assert sorted(p.name for p in source.parent.iterdir()) == [source.name]
     proc = subprocess.run([sys.executable, "-c", OPEN_SCRIPT, str(source)], capture_output=True, text=True, timeout=300)
@@ -1006,3 +1008,69 @@ def test_compat_graph_util_hash_module_of_a_float_matrix_is_the_originals(monkey
     matrix = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]], dtype=float)
     labeling = [-1, 0, -2]
     assert graph_util.hash_module(matrix, labeling) == reference_nasbench.hash_module(matrix, labeling)
+
+
+# ----------------------------------------------------------------------------- hidden random consumption
+
+
+def test_first_open_of_a_tfrecord_leaves_the_seeded_global_random_as_the_original(conversion_source, tmp_path):
+    """NASBench(file, seed) then random.*: the conversion in between must draw nothing from either generator."""
+    source = _fresh_copy(conversion_source, tmp_path / "data")
+    np.random.seed(12)
+    np_state = np.random.get_state()[1].copy()
+    nb = api.NASBench(source, seed=3)
+    ours = random.random()
+    random.seed(3)
+    assert ours == random.random()
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+    assert len(nb.fixed_statistics) == 3000
+
+
+def test_dict_passes_and_get_metrics_draw_nothing(pair):
+    nb, ref = pair
+    random.seed(1)
+    np.random.seed(1)
+    state, np_state = random.getstate(), np.random.get_state()[1].copy()
+    for h in nb.hash_iterator():
+        nb.get_metrics_from_hash(h)
+        nb.fixed_statistics[h]
+    list(nb.computed_statistics.items())
+    nb.is_valid(nb.spec_from_hash(h))
+    nb.get_metrics_from_spec(nb.spec_from_hash(h))
+    assert random.getstate() == state
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+
+
+def test_ops_given_as_a_numpy_array_query_as_the_original(pair):
+    nb, ref = pair
+    for h in list(ref.hash_iterator())[:10]:
+        m, ops = _spec_args(ref, h)
+        random.seed(2)
+        a = _outcome(lambda: nb.query(api.ModelSpec(m, np.array(ops)))["test_accuracy"])
+        random.seed(2)
+        b = _outcome(lambda: ref.query(reference_nasbench.ModelSpec(m, np.array(ops)))["test_accuracy"])
+        assert a[:2] == b[:2]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="api.py NASBench.__getstate__ pickles str(self._dataset.root) as given, so an object opened with a "
+    "relative path cannot be unpickled once the cwd changed (os.chdir, a worker started elsewhere): "
+    "DatasetNotFoundError; the original pickles its dicts by value. Store the resolved absolute root",
+)
+def test_pickle_of_an_object_opened_by_a_relative_path_survives_a_chdir(converted_fixture, monkeypatch, tmp_path):
+    monkeypatch.chdir(converted_fixture.root.parent)
+    nb = api.NASBench(converted_fixture.root.name)
+    blob = pickle.dumps(nb)
+    monkeypatch.chdir(tmp_path)
+    again = pickle.loads(blob)
+    assert list(again.hash_iterator()) == list(nb.hash_iterator())
+
+
+def test_invalid_epochs_message_equals_the_original(pair):
+    nb, ref = pair
+    h = next(iter(ref.hash_iterator()))
+    for epochs in (5, 0, "108"):
+        a = _outcome(lambda: nb.query(api.ModelSpec(*_spec_args(ref, h)), epochs=epochs))
+        b = _outcome(lambda: ref.query(reference_nasbench.ModelSpec(*_spec_args(ref, h)), epochs=epochs))
+        assert a == b and a[1] == "OutOfDomainError"
