@@ -2032,6 +2032,103 @@ def test_aw_nas_gates_dump_writes_the_originals_pickles(data_dir, tmp_path):
     assert theirs[0] == "Number of arch data: 2532\n"
 
 
+# ----------------------------------------------------------------------------- small analysis scripts
+
+# seahunter4/SemiNAS nasbench/test.py: every cell rebuilt from get_metrics_from_hash and queried
+# (one random repeat each: seeded after the load), mean and std printed.
+SEMINAS_TEST = '''
+import random
+
+from nasbench import api
+import numpy as np
+
+DATA = "./data/nasbench_full.tfrecord"
+
+
+def main():
+    nasbench = api.NASBench(DATA)
+    random.seed(0)
+    all_keys = list(nasbench.hash_iterator())
+    valid_accs = []
+    for key in all_keys:
+        fixed_stat, computed_stat = nasbench.get_metrics_from_hash(key)
+        arch = api.ModelSpec(
+            matrix=fixed_stat["module_adjacency"],
+            ops=fixed_stat["module_operations"],
+        )
+        data = nasbench.query(arch)
+        valid_accs.append(data["validation_accuracy"])
+    print("mean={}, std={}".format(np.mean(valid_accs), np.std(valid_accs)))
+    return valid_accs
+'''
+
+# carlosemv/nasbench-tests get_best.py: the best mean test accuracy per budget, iterating
+# valid_epochs (a set) and saving the dict of (fixed, computed, accuracy) with np.save.
+NASBENCH_TESTS_GET_BEST = '''
+import numpy as np
+from nasbench import api
+
+DATA = "nasbench_full.tfrecord"
+OUT = "best_file.npy"
+
+
+def main():
+    nasbench = api.NASBench(DATA)
+    best = {e: (None, None, 0) for e in nasbench.valid_epochs}
+    for i, h in enumerate(nasbench.hash_iterator()):
+        model, stats = nasbench.get_metrics_from_hash(h)
+        for epochs in nasbench.valid_epochs:
+            acc = np.mean([sample["final_test_accuracy"] for sample in stats[epochs]])
+            if acc > best[epochs][-1]:
+                best[epochs] = (model, stats, acc)
+    np.save(OUT, best)
+'''
+
+
+def test_seminas_query_every_cell_equals_the_original(data_dir):
+    """SemiNAS nasbench/test.py: every cell queried once (seeded after the load); accuracies and printed line."""
+
+    def client(backend):
+        with client_imports(backend) as load:
+            seminas = load("seminas_test", SEMINAS_TEST)
+            seminas.DATA = str(data_dir / "nasbench_full.tfrecord")
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                accs = seminas.main()
+        return printed.getvalue(), accs
+
+    theirs, ours = run_both(client)
+    assert ours == theirs
+    assert len(theirs[1]) == 2532 and theirs[0].startswith("mean=")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "valid_epochs iterates in another order than the original's: api.py __init__ sets "
+    "self.valid_epochs = set(self._dataset.epochs), the original adds each record's epochs in file "
+    "order (on this file {12, 108, 4, 36} against {108, 4, 12, 36}; the four budgets collide in an "
+    "8-slot set, so the order is insertion order); _epochs_for_message restores it only in the "
+    "OutOfDomainError text. get_best's dict, keyed in that order, is saved in another order"))
+def test_nasbench_tests_get_best_saves_what_the_original_saves(data_dir, tmp_path):
+    """nasbench-tests get_best.py: per-budget best cell, iterating valid_epochs; the saved dict, in order.
+
+    The .npy bytes are not compared: the pickle inside also encodes which op
+    strings are the same object (the original splits each record's ops into
+    new strings; nasbench-arrow shares them), which is no value.
+    """
+
+    def client(backend):
+        with client_imports(backend) as load:
+            get_best = load("get_best", NASBENCH_TESTS_GET_BEST)
+            get_best.DATA, get_best.OUT = str(data_dir / "nasbench_full.tfrecord"), str(tmp_path / f"{backend}.npy")
+            get_best.main()
+        best = np.load(tmp_path / f"{backend}.npy", allow_pickle=True).item()
+        return {e: plain(v) for e, v in best.items()}
+
+    theirs, ours = run_both(client)
+    assert ours == theirs  # the same best cells, statistics and accuracies per budget
+    assert list(ours) == list(theirs)  # saved in the same order
+
+
 # ----------------------------------------------------------------------------- client unit tests
 
 # The common Python idiom a client's own unit tests use to pin the drawn repeat: patch
