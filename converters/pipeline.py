@@ -18,7 +18,12 @@ thread of the main process while the workers parse.
 
 Nothing is written to ``OUT_DIR`` until the dataset is complete: everything
 goes to ``.<name>.nasbench-convert-tmp-<pid>`` beside it, which is renamed
-into place at the end (and removed on any failure or interrupt).
+into place at the end (and removed on any failure or interrupt). The temp
+directory is ``flock``-ed while in use; one left by a killed conversion (dead
+pid, unlocked) is removed by the next conversion into the same ``OUT_DIR``.
+
+The source is opened once and every process reads that very file; any change
+of it during the run is a :class:`~nasbench_arrow.errors.ConversionError`.
 """
 
 from __future__ import annotations
@@ -121,6 +126,81 @@ def _sibling(out: Path, marker: str) -> Path:
     while keep and len(os.fsencode(f".{keep}~{digest}{tail}")) > limit:
         keep = keep[:-1]
     return out.parent / f".{keep}~{digest}{tail}"
+
+
+def _sibling_prefixes(out: Path) -> tuple[str, ...]:
+    """Name starts (up to the pid) of the temp and backup directories of conversions into ``out``."""
+    prefixes = []
+    for marker in (TMP_MARKER, OLD_MARKER):
+        name = _sibling(out, marker).name
+        prefixes.append(name[: len(name) - len(str(os.getpid()))])
+    return tuple(prefixes)
+
+
+def _lock_directory(path: Path) -> int | None:
+    """Hold an exclusive ``flock`` on a directory (a conversion's temp dir) for this process.
+
+    Returns the descriptor (close it to release), or None where flock is not available.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _remove_stale_siblings(out: Path) -> list[str]:
+    """Delete temp and backup directories left beside ``out`` by killed conversions.
+
+    A conversion holds a ``flock`` on its temp directory for its whole run
+    (and is a live process here); a directory named for ``out`` whose pid is
+    not alive and that nobody holds locked is left over from a kill (SIGKILL,
+    the OOM killer) and is removed, so kills do not pile up copies of the
+    data beside the dataset. Returns the names removed.
+    """
+    removed = []
+    parent = out.parent
+    if not parent.is_dir():
+        return removed
+    prefixes = _sibling_prefixes(out)
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        pid = entry.name[len(prefix) :] if prefix is not None else ""
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        fd = _lock_directory(Path(entry.path))
+        if fd is None:
+            continue  # in use (locked), or no locks here: leave it
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+        finally:
+            os.close(fd)
+    return removed
 
 
 class _DeferInterrupts:
@@ -922,9 +1002,11 @@ def _convert_open(
     tmp = _sibling(out, TMP_MARKER)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_siblings(out)
         if os.path.lexists(tmp):
             shutil.rmtree(tmp)
         tmp.mkdir()
+        tmp_lock = _lock_directory(tmp)  # marks it in use (see _remove_stale_siblings)
     except OSError as exc:
         why = exc.strerror or str(exc)
         msg = (
@@ -1148,6 +1230,8 @@ def _convert_open(
             hasher.join()
         if os.path.lexists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+        if tmp_lock is not None:
+            os.close(tmp_lock)
         if progress is not None and hasattr(progress, "close"):
             progress.close()
 

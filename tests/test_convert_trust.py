@@ -591,3 +591,38 @@ def test_one_repeat_dataset_on_disk_and_verified(tmp_path):
     for deep in (False, True):
         report = verify_dataset(tmp_path / "r1", deep=deep)
         assert report.ok, [str(p) for p in report.problems]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temp_dirs_of_killed_conversions_are_removed_live_ones_kept(tmp_path, two_sources):
+    """Leftovers of a kill (dead pid, unlocked) go at the next conversion; a live one's stays."""
+    import fcntl
+
+    out = tmp_path / "out"
+    dead = _dead_pid()
+    stale_tmp = tmp_path / f".out{pipeline.TMP_MARKER}{dead}"
+    stale_old = tmp_path / f".out{pipeline.OLD_MARKER}{dead}"
+    for d in (stale_tmp, stale_old):
+        (d / "_work").mkdir(parents=True)
+        (d / "_work" / "spill.arrow").write_bytes(b"x" * 1000)
+    other_out = tmp_path / f".other{pipeline.TMP_MARKER}{dead}"  # another OUT_DIR's: not ours
+    other_out.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = tmp_path / f".out{pipeline.TMP_MARKER}{sleeper.pid}"
+    live.mkdir()
+    fd = os.open(live, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        convert(two_sources[0], out, workers=1)
+    finally:
+        os.close(fd)
+        sleeper.kill()
+        sleeper.wait()
+    assert not stale_tmp.exists() and not stale_old.exists()
+    assert live.exists() and other_out.exists()
+    assert read_manifest(out).counts["cells"] == 20

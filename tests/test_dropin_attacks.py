@@ -91,6 +91,26 @@ def test_numpy_str_hash_is_found_like_in_a_plain_dict(pair):
     assert computed == ref.get_metrics_from_hash(h)[1]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="_statistics.py LazyStatistics.__setitem__/_is_stored: setting a stored, not yet built hash through a "
+    "numpy.str_ key (`fs[np.array(hashes)[i]] = padded`) is taken for a NEW key: it goes to _extra, so len() grows "
+    "by one and iteration yields the hash twice (and `del fs[np.str_(h)]` is a KeyError); a plain dict replaces "
+    "the entry in place",
+)
+def test_setting_and_deleting_through_a_numpy_str_key_is_in_place(pair):
+    nb, ref = pair
+    h = np.array(list(ref.hash_iterator()))[7]
+    for d in (nb.fixed_statistics, ref.fixed_statistics):
+        d[h] = {"padded": True}
+    assert len(nb.fixed_statistics) == len(ref.fixed_statistics)
+    assert list(nb.fixed_statistics) == list(ref.fixed_statistics)
+    g = np.array(list(ref.hash_iterator()))[9]
+    del ref.fixed_statistics[g]
+    del nb.fixed_statistics[g]
+    assert list(nb.fixed_statistics) == list(ref.fixed_statistics)
+
+
 def test_numpy_str_hash_works_once_the_str_entry_is_built(pair):
     nb, ref = pair
     hashes = list(ref.hash_iterator())
@@ -864,13 +884,6 @@ def test_ctrl_c_during_the_child_conversion(conversion_source, tmp_path, delay):
     assert proc.stdout == "3000 [4, 12, 36, 108]\n", proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a conversion child killed by a signal (SIGKILL, the OOM killer) leaves "
-    "'.nasbench_small.tfrecord.nasbench-arrow.nasbench-convert-tmp-<pid>' beside the file for ever (converters/pipeline.py "
-    "writes there and nothing removes a dead pid's temp directory; for the full file that is gigabytes per kill); "
-    "the error itself is a clear ConversionError and the next open works",
-)
 def test_a_child_killed_by_a_signal_is_a_typed_error_and_leaves_nothing(conversion_source, tmp_path):
     source = _fresh_copy(conversion_source, tmp_path / "data")
     script = tmp_path / "killed.py"
