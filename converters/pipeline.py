@@ -426,7 +426,14 @@ def _open_source(path: str, identity: tuple | None, name: str):
     the parent's file even after the name was given to another file;
     elsewhere it is the file name, and the identity check catches a swap.
     """
-    f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the caller)
+    try:
+        f = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the caller)
+    except OSError:
+        if path == name or not path.startswith("/proc/"):
+            raise
+        # /proc/<pid>/fd not openable here (a sandbox): by name, and the
+        # identity check below tells whether it is still the same file.
+        f = open(name, "rb", buffering=0)  # noqa: SIM115
     if identity is not None:
         now = _identity(os.fstat(f.fileno()))
         if now[:2] != identity[:2] or now[2] != identity[2]:

@@ -626,3 +626,11 @@ def test_temp_dirs_of_killed_conversions_are_removed_live_ones_kept(tmp_path, tw
     assert not stale_tmp.exists() and not stale_old.exists()
     assert live.exists() and other_out.exists()
     assert read_manifest(out).counts["cells"] == 20
+
+
+def test_worker_falls_back_to_the_name_when_proc_is_unavailable(tmp_path, two_sources):
+    """A /proc path that cannot be opened: the worker opens the name and checks the identity."""
+    a = two_sources[0]
+    identity = pipeline._identity(os.stat(a))
+    with pipeline._open_source("/proc/0/fd/999999", identity, str(a)) as f:
+        assert f.read(1)
