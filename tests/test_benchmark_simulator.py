@@ -77,6 +77,16 @@ class HandTable:
         counts = [3 if epochs in TIMES[c] else 0 for c in CELLS]
         return first, counts
 
+    def block(self, epochs):
+        out = np.zeros((len(CELLS), 3, 8))
+        for row, cell in enumerate(CELLS):
+            if epochs in TIMES[cell]:
+                out[row, :] = _values(cell, epochs)
+        return out
+
+    def params(self):
+        return self.index.cell_params.tolist()
+
     def mean(self, row, epochs, column):
         return _values(CELLS[row], epochs)[column]
 

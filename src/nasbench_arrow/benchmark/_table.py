@@ -28,7 +28,9 @@ class _Lookups:
     def __init__(self) -> None:
         self.first: dict[int, list[int]] = {}
         self.count: dict[int, list[int]] = {}
+        self.blocks: dict[int, np.ndarray] = {}
         self.hash_rows: dict[str, int] = {}
+        self.params: list[int] | None = None
 
 
 def run_table(nb: Any) -> RunTable:
@@ -55,6 +57,7 @@ class RunTable:
         shared = _Lookups() if shared is None else shared
         self._first = shared.first
         self._count = shared.count
+        self._shared = shared
         #: module hash -> row, filled as hashes are looked up.
         self.hash_rows = shared.hash_rows
 
@@ -96,6 +99,29 @@ class RunTable:
             first, self._count[epochs] = first_array.tolist(), count_array.tolist()
             self._first[epochs] = first
         return first, self._count[epochs]
+
+    def block(self, epochs: int) -> np.ndarray:
+        """Every run at one budget in memory: ``(num_cells, repeats, 8)`` float64 (81 MB for the full dataset).
+
+        Read once per budget and process (a consistent snapshot); a simulated
+        evaluation then costs an array index instead of a file read. Entries
+        beyond a cell's repeat count are padding (never read: the repeat is
+        drawn below the count).
+        """
+        block = self._shared.blocks.get(epochs)
+        if block is None:
+            first, count = self.budget(epochs)
+            width = max(count) if count else 0
+            runs = np.asarray(first, dtype=np.int64)[:, None] + np.arange(max(width, 1))
+            np.minimum(runs, max(self.index.num_runs - 1, 0), out=runs)
+            block = self._shared.blocks[epochs] = np.ascontiguousarray(self.index.run_metrics[runs])
+        return block
+
+    def params(self) -> list[int]:
+        """Trainable parameters of every cell, by row (a list, read once)."""
+        if self._shared.params is None:
+            self._shared.params = self.index.cell_params.tolist()
+        return self._shared.params
 
     def repeats(self, row: int, epochs: int) -> int:
         """Number of repeats of a cell at a budget (0 when none)."""

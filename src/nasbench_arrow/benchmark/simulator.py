@@ -225,17 +225,12 @@ class Simulator:
         ask, tell = optimizer.ask, optimizer.tell
         valid_epochs = {e for e in self.nb.valid_epochs if not isinstance(e, bool)}
         hash_rows = table.hash_rows  # hashes already looked up
-        run_values = index.run_values
         charge = self.charge_decision_time
         clock = time.perf_counter
 
-        columns: dict[str, list] = {
-            k: []
-            for k in (
-                "worker", "start", "end", "module_hash", "epochs", "repeat", "stopped_halfway",
-                "training_time", "train_accuracy", "validation_accuracy", "test_accuracy",
-            )
-        }  # fmt: skip
+        records: list[tuple] = []
+        blocks: dict[int, np.ndarray] = {}
+        params = table.params()
         rows: list[int] = []
         running: list[tuple[float, int, tuple]] = []  # (end, worker, payload)
         free = list(range(self.n_workers))
@@ -260,13 +255,15 @@ class Simulator:
                     row = hash_rows.get(cell) if type(cell) is str else None
                 if row is None:
                     cell, epochs, stop, row = self._proposal(proposal, worker, now)
-                first, counts = table.budget(epochs)
-                count = counts[row]
+                count = table.budget(epochs)[1][row]
                 if count == 0:
                     msg = f"cell {index.hash_at(row)} has no runs at {epochs} epochs"
                     raise KeyError(msg)
                 repeat = rng.randrange(count)
-                values = run_values(first[row] + repeat)
+                block = blocks.get(epochs)
+                if block is None:
+                    block = blocks[epochs] = table.block(epochs)
+                values = block[row, repeat].tolist()
                 offset = HALFWAY if stop else FINAL
                 start = now + delay
                 end = start + values[offset]
@@ -281,26 +278,34 @@ class Simulator:
             now = running[0][0]
             while running and running[0][0] == now:
                 end, worker, (cell, epochs, stop, row, repeat, start, values, offset) = heapq.heappop(running)
-                module_hash = index.hash_at(row)
-                result = {
-                    "module_hash": module_hash,
-                    "epochs": epochs,
-                    "repeat": repeat,
-                    "stopped_halfway": stop,
-                    "worker": worker,
-                    "start": start,
-                    "end": end,
-                    "training_time": values[offset],
-                    "train_accuracy": values[offset + 1],
-                    "validation_accuracy": values[offset + 2],
-                    "test_accuracy": values[offset + 3],
-                    "trainable_parameters": int(index.cell_params[row]),
-                }
-                for k, column in columns.items():
-                    column.append(result[k])
+                module_hash = cell if type(cell) is str else index.hash_at(row)
+                t, train, valid, test = values[offset : offset + 4]
+                records.append((worker, start, end, module_hash, epochs, repeat, stop, t, train, valid, test))
                 rows.append(row)
                 free.append(worker)
-                tell(cell, epochs, result)
+                tell(
+                    cell,
+                    epochs,
+                    {
+                        "module_hash": module_hash,
+                        "epochs": epochs,
+                        "repeat": repeat,
+                        "stopped_halfway": stop,
+                        "worker": worker,
+                        "start": start,
+                        "end": end,
+                        "training_time": t,
+                        "train_accuracy": train,
+                        "validation_accuracy": valid,
+                        "test_accuracy": test,
+                        "trainable_parameters": params[row],
+                    },
+                )
+        names = (
+            "worker", "start", "end", "module_hash", "epochs", "repeat", "stopped_halfway",
+            "training_time", "train_accuracy", "validation_accuracy", "test_accuracy",
+        )  # fmt: skip
+        columns = dict(zip(names, (list(c) for c in zip(*records)))) if records else {k: [] for k in names}
         return self._frame(columns, rows, _algorithm_name(optimizer))
 
     def _frame(self, columns: dict[str, list], rows: list[int], algorithm: str) -> pl.DataFrame:
