@@ -302,3 +302,20 @@ def test_run_rows_index_like_the_array(converted_fixture):
     for bad in (n, -n - 1, np.array([0, n])):
         with pytest.raises(IndexError):
             rows[bad]
+
+
+def test_objects_on_an_unchanged_dataset_share_one_index(copy_of):
+    """Opening the same unchanged files again shares the in-memory arrays; any change to a file gives a fresh copy."""
+    import os
+
+    a, b = NASBench(copy_of), NASBench(copy_of)
+    assert a.dataset.index is b.dataset.index
+    none = NASBench(copy_of, verify="none")
+    assert none.dataset.index is a.dataset.index  # checked arrays serve an unchecked open too
+    path = copy_of / layout.INDEX_DIR / layout.INDEX_FILES["cell_params"]
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    c = NASBench(copy_of)
+    assert c.dataset.index is not a.dataset.index
+    h = next(iter(c.hash_iterator()))
+    assert repr(c.get_metrics_from_hash(h)) == repr(a.get_metrics_from_hash(h))

@@ -41,6 +41,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -608,6 +609,8 @@ class QueryIndex:
             array = array.reshape(expected_shape)
             array.flags.writeable = False
             setattr(self, name, array)
+        #: Whether the CRC32C of every index file was checked at open (verify="index").
+        self._crc_checked = check_crc and not crc_problems
         if crc_problems:
             listed = "; ".join(
                 f"{rel}: CRC32C is {got:#010x}, the manifest says {want:#010x}: the file was altered"
@@ -1297,9 +1300,20 @@ def open_dataset(
 
                 verify_dataset(root, deep=True).raise_if_failed()
             manifest = read_manifest(root, dir_fd=generation.dir_fd)
-            _check_parquet_files(root, manifest, generation)
-            # Headers, dtypes, shapes and (mode "index") the CRC32C of the bytes that are served.
-            index = QueryIndex(root, manifest, generation=generation, check_crc=mode == "index")
+            key = _files_key(generation, manifest)
+            shared = _SHARED.get(key) if key is not None else None
+            index = shared() if shared is not None else None
+            if index is not None and not index._generation.closed and (mode != "index" or index._crc_checked):
+                # The same files (inodes, sizes, mtimes) are open in this process already:
+                # share their arrays and descriptors instead of holding another copy.
+                generation.close()
+                generation = index._generation
+            else:
+                _check_parquet_files(root, manifest, generation)
+                # Headers, dtypes, shapes and (mode "index") the CRC32C of the bytes that are served.
+                index = QueryIndex(root, manifest, generation=generation, check_crc=mode == "index")
+                if key is not None:
+                    _SHARED[key] = weakref.ref(index, functools.partial(_forget_shared, key))
         except DatasetError:
             if generation.replaced() and attempt + 1 < _OPEN_ATTEMPTS:
                 generation.close()
@@ -1311,6 +1325,29 @@ def open_dataset(
             continue
         return Dataset(root, manifest, index, verify=mode, generation=generation)
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
+
+
+# Query indexes open in this process, by the identity of their files, so that opening the
+# same unchanged dataset again (many NASBench objects, one per thread or per call) shares one
+# copy of the in-memory arrays (about 50 MB for the full dataset) and one set of descriptors.
+_SHARED: dict[tuple, weakref.ref] = {}
+
+
+def _forget_shared(key: tuple, ref: weakref.ref) -> None:
+    if _SHARED.get(key) is ref:  # not a newer index opened under the same key
+        del _SHARED[key]
+
+
+def _files_key(generation: _Generation, manifest: Manifest) -> tuple | None:
+    """(directory identity, (path, inode, size, mtime) of every listed file), or None when one cannot be examined."""
+    stamps = []
+    for rel in sorted(manifest.files):
+        try:
+            st = os.stat(rel, dir_fd=generation.dir_fd)
+        except OSError:
+            return None
+        stamps.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return generation.identity, tuple(stamps)
 
 
 def _identity(root: Path) -> tuple[int, int] | None:
