@@ -319,3 +319,24 @@ def test_objects_on_an_unchanged_dataset_share_one_index(copy_of):
     assert c.dataset.index is not a.dataset.index
     h = next(iter(c.hash_iterator()))
     assert repr(c.get_metrics_from_hash(h)) == repr(a.get_metrics_from_hash(h))
+
+
+def test_too_many_open_files_is_a_clear_dataset_error(copy_of, monkeypatch):
+    """EMFILE while opening is a DatasetError saying so (not 'damaged, reconvert')."""
+    import errno
+
+    from nasbench_arrow import manifest as manifest_module
+    from nasbench_arrow.errors import DatasetError
+
+    real = dataset.open_regular
+
+    def exhausted(name, *, dir_fd=None):
+        if str(name).endswith(".parquet"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(dataset, "open_regular", exhausted)
+    assert manifest_module.open_regular is real
+    with pytest.raises(DatasetError, match="too many open files.*ulimit") as info:
+        NASBench(copy_of)
+    assert not isinstance(info.value, DatasetCorruptError)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -204,6 +205,14 @@ def _sweep_stale_farms(base: str) -> None:
             pass  # alive, or another user's
 
 
+def _too_many_files(root: Path) -> str:
+    return (
+        f"cannot open dataset {str(root)!r}: the process has too many open files. An open dataset holds "
+        "about 35 (its directory, Parquet files and run_metrics.npy; objects on the same unchanged files "
+        "share them): drop unused objects of other datasets, or raise the limit (`ulimit -n`)"
+    )
+
+
 class _Generation:
     """One dataset directory as it was when opened: a descriptor of it and of each data file.
 
@@ -241,6 +250,8 @@ class _Generation:
             msg = f"dataset {str(self.root)!r} is damaged: {rel} {exc}; reconvert the dataset"
             raise DatasetCorruptError(msg) from None
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise DatasetError(_too_many_files(self.root)) from exc
             msg = f"dataset {str(self.root)!r} is damaged: {rel} cannot be read ({exc.strerror or exc}); reconvert the dataset"
             raise DatasetCorruptError(msg) from exc
         if keep:
@@ -1292,6 +1303,8 @@ def open_dataset(
             msg = f"{str(root)!r} is not a dataset directory; pass the directory written by nasbench-convert"
             raise DatasetFormatError(msg) from None
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise DatasetError(_too_many_files(root)) from exc
             msg = f"{str(root)!r} cannot be opened ({exc.strerror or exc}); check its permissions"
             raise DatasetFormatError(msg) from exc
         try:
