@@ -1087,3 +1087,24 @@ def test_invalid_epochs_message_equals_the_original(pair):
         a = _outcome(lambda: nb.query(api.ModelSpec(*_spec_args(ref, h)), epochs=epochs))
         b = _outcome(lambda: ref.query(reference_nasbench.ModelSpec(*_spec_args(ref, h)), epochs=epochs))
         assert a == b and a[1] == "OutOfDomainError"
+
+
+def test_cells_added_to_both_dicts_are_queried_as_the_original(pair):
+    """Analysis code adds cells of its own (e.g. a padded or synthetic cell) to both dicts, then queries them."""
+    nb, ref = pair
+    matrix = np.eye(7, k=1, dtype=np.int8)
+    ops = ["input"] + ["maxpool3x3"] * 5 + ["output"]
+    spec_hash = reference_nasbench.ModelSpec(matrix, ops).hash_spec(ref.config["available_ops"])
+    assert spec_hash not in ref.fixed_statistics
+    donor = next(iter(ref.hash_iterator()))
+    for obj in (nb, ref):
+        obj.fixed_statistics[spec_hash] = {"module_adjacency": matrix, "module_operations": ops, "trainable_parameters": 11}
+        obj.computed_statistics[spec_hash] = copy.deepcopy(ref.computed_statistics[donor])
+    random.seed(21)
+    ours = [nb.query(api.ModelSpec(matrix, ops), epochs=e) for e in (4, 12, 36, 108)]
+    random.seed(21)
+    theirs = [ref.query(reference_nasbench.ModelSpec(matrix, ops), epochs=e) for e in (4, 12, 36, 108)]
+    for a, b in zip(ours, theirs):
+        _same_query(a, b)
+    assert list(nb.hash_iterator())[-1] == spec_hash
+    assert nb.get_metrics_from_spec(api.ModelSpec(matrix, ops))[1] == ref.get_metrics_from_spec(reference_nasbench.ModelSpec(matrix, ops))[1]
