@@ -234,21 +234,31 @@ def flat_row(index: Any, flat: list, labels: list, v: int, max_edges: int = MAX_
     """Row of one unpruned cell given as Python lists (-1 where invalid or not held); pure Python, no hash.
 
     ``flat`` is the ``V x V`` matrix row-major, ``labels`` the ``V-2`` interior op indexes.
+    Reachability uses integer bit masks (one int per vertex).
     """
-    forward = [False] * v
-    forward[0] = True
+    out_mask = [0] * v
+    in_mask = [0] * v
+    for i in range(v - 1):
+        base = i * v
+        for j in range(i + 1, v):
+            if flat[base + j]:
+                out_mask[i] |= 1 << j
+                in_mask[j] |= 1 << i
+    forward = 1
     for j in range(1, v):
-        forward[j] = any(forward[i] and flat[i * v + j] for i in range(j))
-    if not forward[v - 1]:
+        if in_mask[j] & forward:
+            forward |= 1 << j
+    if not forward >> (v - 1) & 1:
         return -1
-    backward = [False] * v
-    backward[v - 1] = True
+    backward = 1 << (v - 1)
     for i in range(v - 2, -1, -1):
-        backward[i] = any(backward[j] and flat[i * v + j] for j in range(i + 1, v))
-    kept = [i for i in range(v) if forward[i] and backward[i]]
-    pruned = [flat[i * v + j] for i in kept for j in kept]
-    if sum(pruned) > max_edges:
+        if out_mask[i] & backward:
+            backward |= 1 << i
+    keep = forward & backward
+    kept = [i for i in range(v) if keep >> i & 1]
+    if sum((out_mask[i] & keep).bit_count() for i in kept) > max_edges:
         return -1
+    pruned = [(out_mask[a] >> b) & 1 for a in kept for b in kept]
     labeling = 0
     for k, vertex in enumerate(kept[1:-1]):
         labeling += labels[vertex - 1] * 3**k
