@@ -881,7 +881,9 @@ def convert(
     overwrite : bool
         Replace an existing dataset at ``out_dir``. The old one stays intact
         until the new one is complete and renamed into place; a non-empty
-        directory that is not a dataset is never replaced.
+        directory that is not a dataset is never replaced, nor one that holds
+        entries the dataset does not consist of (unless ``delete_foreign``)
+        or the source itself (never).
     quiet : bool
         When False and no ``progress`` callback is given, draw a progress
         line on stderr.
@@ -899,6 +901,10 @@ def convert(
         Bytes read at a time (default 16 MiB).
     verify_crc : bool
         Check the CRCs of every record (default; the official files have them).
+    delete_foreign : bool
+        With ``overwrite``: also delete entries of the old ``out_dir`` that
+        are not part of the dataset (a notes file, an extra folder). The
+        source is never deleted: a source inside ``out_dir`` is refused.
 
     Returns
     -------
@@ -910,10 +916,20 @@ def convert(
     FileNotFoundError
         ``source`` does not exist.
     ConversionError
-        Bad source data (with record index and byte offset), or a checksum
-        that differs from ``expected_sha256``. ``out_dir`` is left as it was.
+        Bad source data (with record index and byte offset: framing, JSON,
+        protobuf, a non-DAG or unpruned cell, a stored hash that is not its
+        graph's exact NAS-Bench-101 hash, ...), a checksum that differs from
+        ``expected_sha256``, or a source that changed while it was read.
+        ``out_dir`` is left as it was.
     DatasetExistsError
-        ``out_dir`` exists and ``overwrite`` is False (or it is not a dataset).
+        ``out_dir`` exists and may not be replaced (see ``overwrite``); its
+        ``cli_message`` attribute words the same for the command line.
+    OutputError
+        ``out_dir`` cannot be created; :class:`OutOfSpaceError` when the disk
+        fills up (the message names the file and the space needed).
+    ConversionInterrupted
+        Ctrl-C or SIGTERM (a ``KeyboardInterrupt``); ``on_disk`` says what
+        ``out_dir`` holds (the final swap is never cut).
 
     Examples
     --------
