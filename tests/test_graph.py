@@ -363,7 +363,6 @@ def test_hash_of_integer_entries_other_than_one_matches_reference(matrix_and_lab
 @pytest.mark.parametrize(
     ("matrix", "labels", "match"),
     [
-        ([[0, 0.5], [0, 0]], [-1, -2], "integral"),
         ([[0, float("nan")], [0, 0]], [-1, -2], "finite"),
         ([[0, 1j], [0, 0]], [-1, -2], "dtype"),
         ([["0", "1"], ["0", "0"]], [-1, -2], "dtype"),
@@ -382,6 +381,12 @@ def test_hash_module_rejects_bad_input_with_value_error(matrix, labels, match):
     """Bad matrices and labels raise ValueError naming the problem."""
     with pytest.raises(ValueError, match=match):
         hash_module(matrix, labels)
+
+
+def test_fractional_entries_hash_as_the_original():
+    """Entries such as 0.5 (outside the space) give the original's hash, float degrees and all."""
+    for matrix, labels in (([[0, 0.5], [0, 0]], [-1, -2]), ([[0, 0.5, 1], [0, 0, 1.5], [0, 0, 0]], [-1, 1, -2])):
+        assert hash_module(np.array(matrix), labels) == ref.hash_module(np.array(matrix), labels)
 
 
 def test_hash_rows_rejects_ragged_rows():

@@ -72,9 +72,11 @@ class CellOrder:
         (``NASBench._source_order_cached``); called on first need only.
     """
 
-    def __init__(self, index: QueryIndex, source_order):
+    def __init__(self, index: QueryIndex, source_order, *, single_budget: bool = False):
         self.index = index
         self._source_order = source_order
+        # With one budget in the data there is no budget order to recover.
+        self._single_budget = single_budget
         self._rows: np.ndarray | None = None
         self._position: np.ndarray | None = None
         self._hashes: list[str] | None = None
@@ -125,7 +127,7 @@ class CellOrder:
         always when the file lists a cell's budgets in ascending order).
         """
         if not self._run_order_done:
-            self._run_order = _budget_file_order(self.index)
+            self._run_order = None if self._single_budget else _budget_file_order(self.index)
             self._run_order_done = True
         return self._run_order
 
@@ -222,6 +224,8 @@ class LazyStatistics(dict):
         self._span = 1
         #: Whether anything was built, set or deleted (query() reads such entries through the dict).
         self.touched = False
+        # Whether a delete that empties the storage builds another entry (see ensure_built_entry).
+        self._ensure_on_delete = False
 
     @property
     def deleted(self) -> bool:
@@ -279,11 +283,30 @@ class LazyStatistics(dict):
                 setdefault(self, k, entry)
         return dict.__getitem__(self, key)
 
+    def ensure_built_entry(self) -> None:
+        """Hold at least one real entry whenever the mapping is not empty.
+
+        ``json.dumps`` (its C encoder) answers ``{}`` for a dict whose own
+        storage is empty without asking ``len`` or ``items``; with one entry
+        built it goes through ``items()`` and sees every cell.
+        """
+        if dict.__len__(self) or self._all_gone or len(self) == 0:
+            return
+        self._ensure_on_delete = True
+        for row in range(self._index.num_cells):
+            key = self._index.hash_at(row)
+            if key not in self._gone:
+                entry = self._build_rows(self._index, np.array([row], dtype=np.int64), self._order)[0]
+                dict.setdefault(self, key, entry)
+                self.touched = True
+                return
+
     def _stored_row(self, key: Any) -> int | None:
         """Row of a key that the dataset holds and that is still at its file position."""
-        if type(key) is not str or self._all_gone or key in self._gone:
+        # str subclasses too (numpy.str_ from np.random.choice(hashes)): a dict finds them.
+        if not isinstance(key, str) or self._all_gone or key in self._gone:
             return None
-        return self._index.find(key)
+        return self._index.find(str(key))
 
     def _is_stored(self, key: Any) -> bool:
         return self._stored_row(key) is not None
@@ -304,6 +327,7 @@ class LazyStatistics(dict):
         return stored
 
     def __iter__(self) -> Iterator[str]:
+        self.ensure_built_entry()
         return self._iter_keys()
 
     def __reversed__(self) -> Iterator[str]:
@@ -320,12 +344,15 @@ class LazyStatistics(dict):
         return dict.__contains__(self, key) or self._is_stored(key)
 
     def keys(self) -> KeysView:
+        self.ensure_built_entry()
         return _Keys(self)
 
     def values(self) -> ValuesView:
+        self.ensure_built_entry()
         return _Values(self)
 
     def items(self) -> ItemsView:
+        self.ensure_built_entry()
         return _Items(self)
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -352,6 +379,8 @@ class LazyStatistics(dict):
             raise KeyError(key)
         dict.pop(self, key, None)
         self._gone.add(key)
+        if self._ensure_on_delete:
+            self.ensure_built_entry()
 
     _MISSING = object()
 
@@ -396,6 +425,11 @@ class LazyStatistics(dict):
         self._extra.clear()
         self._gone.clear()
         self._all_gone = True
+
+    @classmethod
+    def fromkeys(cls, iterable: Any, value: Any = None) -> dict:  # type: ignore[override]
+        """``dict.fromkeys``: a plain dict (the class method of the dict this stands for)."""
+        return dict.fromkeys(iterable, value)
 
     def copy(self) -> dict:
         """A plain dict with the same entries (shallow, as ``dict.copy``); builds every entry."""

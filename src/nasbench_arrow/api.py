@@ -117,6 +117,8 @@ _UNPICKLED = (
     "_fixed",
     "_computed",
 )
+# What the original's query calls on self (a subclass may override them).
+_QUERY_HOOKS = ("get_metrics_from_spec", "get_metrics_from_hash", "_check_spec", "_hash_spec")
 # Cells whose run values query() keeps (about 1 kB each with 12 runs).
 _CELL_CACHE_MAX = 1 << 16
 # Interior op -> label of the canonical key (its index in AVAILABLE_OPS).
@@ -253,9 +255,12 @@ class NASBench:
         self._spec_cache: dict[tuple, list] = {}
         self._cache_config: tuple | None = None
         self._canonical_ok = False
+        self._repeats_at_open = self.config["num_repeats"]
+        # A subclass overriding the hooks the original's query calls gets them called.
+        self._hooks_overridden = any(getattr(type(self), name) is not getattr(NASBench, name) for name in _QUERY_HOOKS)
 
     def _make_statistics(self) -> None:
-        self._order = CellOrder(self._index, self._source_order_cached)
+        self._order = CellOrder(self._index, self._source_order_cached, single_budget=len(self._dataset.epochs) == 1)
         # row -> what query() needs of a cell, see _cell_info.
         self._cells: dict[int, tuple] = {}
         #: hash -> fixed statistics: a dict, built lazily (see nasbench_arrow._statistics).
@@ -265,6 +270,11 @@ class NASBench:
         # The objects made here; a client may assign its own dicts to the attributes.
         self._fixed = self.fixed_statistics
         self._computed = self.computed_statistics
+        # One real entry each, so that json.dumps (which looks at a dict's own storage first)
+        # sees the cells; computed only where its budget order needs no file read yet.
+        self._fixed.ensure_built_entry()
+        if len(self._dataset.epochs) == 1:
+            self._computed.ensure_built_entry()
 
     # ------------------------------------------------------------------ drop-in
 
@@ -311,6 +321,8 @@ class NASBench:
         """
         if epochs not in self.valid_epochs:
             raise OutOfDomainError(self._epochs_message())
+        if self._hooks_overridden:
+            return self._query_through_hooks(model_spec, epochs, stop_halfway, repeat)
         row, module_hash = self._row_of_spec(model_spec)
         fixed, computed = self.fixed_statistics, self.computed_statistics
         # Each half of the result comes from the index as stored unless the caller built,
@@ -332,10 +344,17 @@ class NASBench:
         prefix = "halfway_" if stop_halfway else "final_"
         if computed_dict:
             if repeat is None:
-                try:
-                    present = len(computed_stat[epochs])
-                except (KeyError, TypeError, IndexError):
-                    present = None
+                # Fewer repeats are drawn among only where the data *as stored* has them:
+                # a list the caller shortened (or a cell the caller added) draws as the original.
+                present = None
+                if row is not None:
+                    stored = self._cells.get(row) or self._cell_info(row)
+                    runs = stored[4].get(epochs)
+                    try:
+                        if runs is not None and len(computed_stat[epochs]) == len(runs):
+                            present = len(runs)
+                    except (KeyError, TypeError, IndexError):
+                        present = None
                 sampled = self._draw(present)
             else:
                 sampled = self._check_repeat(repeat)
@@ -364,16 +383,49 @@ class NASBench:
         self._count(data["training_time"], epochs, stop_halfway, module_hash, sampled, repeat is None, data)
         return data
 
-    def _draw(self, present: int | None) -> int:
-        """The repeat a query draws: ``randint(0, num_repeats - 1)`` as the original.
+    def _query_through_hooks(self, model_spec, epochs: int, stop_halfway: bool, repeat) -> dict[str, Any]:
+        """``query`` step by step as the original's, for a subclass that overrides its hooks.
 
-        Only when a cell has fewer repeats than ``num_repeats`` (but some) is
-        the draw ``randint(0, present - 1)``, among those present.
+        The original's ``query`` calls ``self.get_metrics_from_spec`` (which
+        calls ``self._check_spec`` and ``self._hash_spec``); a client subclass
+        overriding one of them (logging, a cache, another hash) gets them
+        called here exactly as there.
+        """
+        fixed_stat, computed_stat = self.get_metrics_from_spec(model_spec)
+        sampled = self._draw(None) if repeat is None else self._check_repeat(repeat)
+        run = computed_stat[epochs][sampled]
+        prefix = "halfway_" if stop_halfway else "final_"
+        data = {
+            "module_adjacency": fixed_stat["module_adjacency"],
+            "module_operations": fixed_stat["module_operations"],
+            "trainable_parameters": fixed_stat["trainable_parameters"],
+        }
+        for name in _bulk.QUERY_METRICS:
+            data[name] = run[prefix + name]
+        module_hash = self._lookup_spec(model_spec)[1] if self.ledger is not None else None
+        self._count(data["training_time"], epochs, stop_halfway, module_hash, sampled, repeat is None, data)
+        return data
+
+    def _draw(self, present: int | None) -> int:
+        """The repeat a query draws: ``randint(0, num_repeats - 1)``, as the original.
+
+        Only when the stored data has fewer repeats of the cell at this budget
+        (``present``, but some) than ``num_repeats``, and ``config['num_repeats']``
+        is still the value it had at open, is the draw ``randint(0, present - 1)``,
+        among those present (a documented difference: the original would raise
+        ``IndexError`` for draws past the end).
         """
         num_repeats = self.config["num_repeats"]
-        if present and present < num_repeats:
-            return self._rng.randint(0, present - 1)
-        return self._rng.randint(0, num_repeats - 1)
+        if present and present < num_repeats and num_repeats == self._repeats_at_open:
+            return self._randint(0, present - 1)
+        return self._randint(0, num_repeats - 1)
+
+    def _randint(self, a: int, b: int) -> int:
+        # The original calls the module attribute random.randint at each query, so a
+        # client's random.seed / mock.patch("random.randint") reaches the draws.
+        if self._rng_mode == "global":
+            return random.randint(a, b)
+        return self._rng.randint(a, b)
 
     def _count(self, training_time, epochs, stop_halfway, module_hash, sampled, drawn, data) -> None:
         """Budget counters (and ledger) of one successful query."""
@@ -482,10 +534,14 @@ class NASBench:
     def hash_iterator(self):
         """Return ``fixed_statistics.keys()``: all unique module hashes, in source-file order, as the original.
 
-        The first call decodes the hashes once (about 50 ms for the full
-        dataset); later calls and passes iterate a list of them.
+        The first call reads the file order once (the runs table's
+        ``record_index`` column, about 0.5 s for the full dataset); later calls
+        and passes iterate a list of the hashes.
         """
-        return self.fixed_statistics.keys()
+        keys = self.fixed_statistics.keys()
+        if self.computed_statistics is self._computed:
+            self._computed.ensure_built_entry()
+        return keys
 
     def get_metrics_from_hash(self, module_hash: str) -> tuple[dict, dict]:
         """Return ``(fixed_stats, computed_stats)`` of a hash: deep copies, no budget counted.
@@ -553,7 +609,11 @@ class NASBench:
                 num_vertices,
                 config["module_vertices"],
             )
+        if num_edges != num_edges:  # NaN entries: no edge count to compare (the original fails later)
+            return "invalid spec, matrix has non-finite entries (nan)"
         if num_edges > config["max_edges"]:
+            if num_edges == float("inf"):  # '%d' of inf raises OverflowError in the original
+                return f"too many edges, got inf (max edges = {config['max_edges']})"
             return "too many edges, got %d (max edges = %d)" % (num_edges, config["max_edges"])  # noqa: UP031
         if ops[0] != "input":
             return "first operation should be 'input'"
@@ -597,7 +657,10 @@ class NASBench:
         if message is not None:
             entry = [message, None, None]
         else:
-            row = self._row_by_canonical_key(matrix, model_spec.ops) if key is not None else None
+            # Specs of another class (the original's ModelSpec, a client subclass) are hashed
+            # with their own hash_spec, as the original does; ours resolve by canonical key.
+            exact_class = type(model_spec) is ModelSpec
+            row = self._row_by_canonical_key(matrix, model_spec.ops) if key is not None and exact_class else None
             if row is not None:
                 entry = [None, self._index.hash_at(row), row]
             else:
@@ -883,7 +946,7 @@ class NASBench:
             fixed_repeat=fixed_repeat,
             errors=errors,
             config=self.config,
-            randint=self._rng.randint,
+            randint=self._randint,
         )
         if count_budget and not mean and result.result_ok.any():
             rows = rows_found[0]
@@ -996,6 +1059,13 @@ class NASBench:
             descending = metric != "training_time"
         df = self.summary(epochs, stop_halfway)
         return df.sort([metric, "module_hash"], descending=[descending, False]).head(k)
+
+    def __copy__(self) -> NASBench:
+        # As copy.copy of the original: a new object sharing the same attribute objects
+        # (the statistics dicts, config, the opened dataset).
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     def __getstate__(self) -> dict:
         # Pickle (e.g. multiprocessing with "spawn") by path: the receiver re-maps the

@@ -48,6 +48,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import numbers
 from collections.abc import Callable, Sequence
@@ -515,7 +516,39 @@ def hash_module(matrix, labeling: Sequence[int]) -> str:
     """
     array = _as_square(matrix)
     labels = _labels(labeling, array.shape[0])
+    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and not np.array_equal(array, np.trunc(array)):
+        # Entries such as 0.5: outside the space, but the original hashes them (and a
+        # query then raises KeyError); give the hash it gives.
+        return _hash_with_float_degrees(array, labels)
     return _hash_int_rows(_integral_rows(array, "matrix"), labels)
+
+
+def _hash_with_float_degrees(array: np.ndarray, labels: list[int]) -> str:
+    """The original's hash of a matrix whose degree sums are floats.
+
+    The original starts each vertex from the MD5 of ``str((out, in, label))``
+    with the degree sums as Python floats (``np.sum(...).tolist()``), so
+    ``'(1.5, 1.0, -1)'``; the refinement treats every non-zero entry as an edge.
+    """
+    v = array.shape[0]
+    out_degree = np.sum(array, axis=1).tolist()
+    in_degree = np.sum(array, axis=0).tolist()
+    hashes = [hashlib.md5(str(t).encode("utf-8")).hexdigest() for t in zip(out_degree, in_degree, labels)]
+    edges = array != 0
+    for _ in range(v):
+        hashes = [
+            hashlib.md5(
+                (
+                    "".join(sorted(hashes[w] for w in range(v) if edges[w, u]))
+                    + "|"
+                    + "".join(sorted(hashes[w] for w in range(v) if edges[u, w]))
+                    + "|"
+                    + hashes[u]
+                ).encode("utf-8")
+            ).hexdigest()
+            for u in range(v)
+        ]
+    return hashlib.md5(str(sorted(hashes)).encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- isomorphism

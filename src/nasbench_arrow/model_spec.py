@@ -43,7 +43,7 @@ from itertools import compress
 import numpy as np
 
 from .errors import import_optional
-from .graph import _hash_int_rows, _integral_rows, _rows_upper_triangular, is_upper_triangular
+from .graph import _hash_int_rows, _integral_rows, _rows_upper_triangular, hash_module, is_upper_triangular
 
 __all__ = ["ModelSpec", "is_upper_triangular"]
 
@@ -337,6 +337,9 @@ def _hash_array(matrix: np.ndarray, labeling) -> str:
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labeling):
         msg = f"spec matrix of shape {matrix.shape} does not fit {len(labeling)} ops"
         raise ValueError(msg)
+    if matrix.dtype.kind == "f" and np.all(np.isfinite(matrix)) and not np.array_equal(matrix, np.trunc(matrix)):
+        # Fractional entries (outside the space): the hash the original gives them.
+        return hash_module(matrix, list(labeling))
     return _hash_int_rows(_integral_rows(matrix, "spec matrix"), list(labeling))
 
 
