@@ -1220,3 +1220,34 @@ def test_inf_matrix_outcome(pair):
         "too many edges, got %d (max edges = %d)" % (np.sum(m), 9)  # noqa: UP031 - what the original does
     with pytest.raises(OverflowError):
         nb.is_valid(api.ModelSpec(m, ops))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="api.py __setstate__ runs _make_statistics (whose ensure_built_entry builds the entry of index row 0) "
+    "before LazyStatistics._restore puts back _gone/_all_gone, so a deleted (or cleared) row-0 hash is back in the "
+    "dict's storage: `h in fs` is True, fs[h] returns it and query returns data instead of KeyError, while len() and "
+    "iteration leave it out. Restore first, then ensure (and let ensure skip _gone keys already in storage)",
+)
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_deleted_and_cleared_entries_stay_gone_through_pickling(converted_fixture, how):
+    """Whatever entry the object builds for itself on open must not resurrect a key the caller deleted."""
+    nb = api.NASBench(converted_fixture.root)
+    ref = OriginalStyleNASBench(converted_fixture.tfrecord)
+    first_by_hash = sorted(ref.hash_iterator())[0]  # row 0 of the index
+    first_in_file = next(iter(ref.hash_iterator()))
+    for obj in (nb, ref):
+        del obj.fixed_statistics[first_by_hash]
+        obj.fixed_statistics.pop(first_in_file, None)
+        obj.computed_statistics.clear()
+        obj.computed_statistics["x" * 32] = {108: []}
+    clone = pickle.loads(pickle.dumps(nb)) if how == "pickle" else copy.deepcopy(nb)
+    for h in (first_by_hash, first_in_file):
+        assert (h in clone.fixed_statistics) is False
+        assert clone.fixed_statistics.get(h) is None
+        with pytest.raises(KeyError):
+            clone.query(clone.spec_from_hash(h))
+    assert list(clone.fixed_statistics) == list(ref.fixed_statistics)
+    assert list(clone.computed_statistics) == ["x" * 32]
+    assert all(h not in clone.computed_statistics for h in ref.fixed_statistics)
+    assert json.dumps(clone.computed_statistics) == json.dumps(ref.computed_statistics)
