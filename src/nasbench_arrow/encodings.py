@@ -587,7 +587,11 @@ def neighbours(spec: Any, *, num_vertices: int = MAX_VERTICES) -> list[ModelSpec
     pair. Results outside the space (disconnected, more than 9 edges) and
     duplicates (isomorphic results, by module hash) are dropped, and so is
     the cell itself. This is the neighbourhood of naszilla's / NASLib's local
-    search (``get_nbhd``), deduplicated.
+    search (``get_nbhd``), deduplicated. Like theirs it depends on the vertex
+    order of the cell given (an edge ``i -> j`` can only be added for
+    ``i < j``), so two isomorphic cells in different vertex orders can have
+    different neighbourhoods; the local search of
+    :mod:`nasbench_arrow.benchmark` uses the order the dataset stores.
 
     Parameters
     ----------

@@ -31,7 +31,8 @@ per proposal.
 - :class:`LocalSearch`: White et al. (2020, "Local search is state of the
   art for NAS benchmarks"), naszilla's version: best of ``num_init`` random
   cells, then evaluate the whole neighbourhood (the cells of
-  :func:`nasbench_arrow.encodings.neighbours`, in random order) and move to
+  :func:`nasbench_arrow.encodings.neighbours` of the cell in the vertex order
+  the dataset stores, in random order) and move to
   its best cell while that improves; at a local optimum restart from random
   cells. With several workers, a worker that finds the current
   neighbourhood fully handed out (results pending) evaluates a random cell.
