@@ -45,6 +45,10 @@ Semantics
   measured wall-clock time of each ``ask`` delays the start of the
   evaluation it proposes (and of later ones asked at the same moment), so
   slow optimizers pay for it - at the cost of runs that vary with the machine.
+- Memory: the first evaluation at a budget reads all the runs of that
+  budget into memory once per process (81 MB per budget for the full
+  dataset), shared by every later simulator over the same opened dataset; an
+  evaluation is then an array look-up.
 - Stopping: no evaluation starts at or after ``max_time`` (simulated
   seconds) or after ``max_evaluations`` were started; every started
   evaluation runs to its end and is in the trace, so with one worker a run
