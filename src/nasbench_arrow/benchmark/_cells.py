@@ -265,10 +265,6 @@ def flat_row(index: Any, flat: list, labels: list, v: int, max_edges: int = MAX_
     return find_key(index, layout.canonical_key(pruned, labeling, len(kept)))
 
 
-_FLAT_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_FLAT_MAX = 1_000_000
-
-
 def mutate_flat(index: Any, flat: list, labels: list, v: int, rng: Any, mutation_rate: float = 1.0, max_tries: int = 100_000) -> tuple[int, list, list]:
     """The colab mutation of an unpruned cell, drawn exactly as ``search.SpecProposer.mutate`` draws it.
 
@@ -279,11 +275,7 @@ def mutate_flat(index: Any, flat: list, labels: list, v: int, rng: Any, mutation
     """
     edge_p = mutation_rate / v
     op_p = mutation_rate / (v - 2)
-    # Children repeat often (a converged population mutates the same few parents), so their
-    # rows are remembered per index, keyed by the unpruned matrix and labels.
-    seen = _FLAT_ROWS.get(index)
-    if seen is None:
-        seen = _FLAT_ROWS[index] = {}
+
     num_ops = len(AVAILABLE_OPS)
     for _ in range(max_tries):
         child = list(flat)
@@ -295,12 +287,7 @@ def mutate_flat(index: Any, flat: list, labels: list, v: int, rng: Any, mutation
         for k in range(v - 2):
             if rng.random() < op_p:
                 child_labels[k] = rng.choice([o for o in range(num_ops) if o != child_labels[k]])
-        key = (*child, *child_labels)
-        row = seen.get(key)
-        if row is None:
-            if len(seen) >= _FLAT_MAX:
-                seen.clear()
-            row = seen[key] = flat_row(index, child, child_labels, v)
+        row = flat_row(index, child, child_labels, v)
         if row >= 0:
             return row, child, child_labels
     msg = f"no valid mutation in {max_tries} draws"
