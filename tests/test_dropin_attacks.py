@@ -834,8 +834,13 @@ def test_tfrecord_in_a_read_only_directory_goes_to_the_cache(conversion_source, 
 
 
 INTERRUPT_SCRIPT = """
-import sys
+import io, sys
 from nasbench_arrow import api
+if len(sys.argv) > 2:  # a notebook: sys.stderr has no file descriptor, the child's lines are relayed
+    class NotebookStream(io.StringIO):
+        def fileno(self):
+            raise io.UnsupportedOperation("fileno")
+    sys.stderr = NotebookStream()
 try:
     api.NASBench(sys.argv[1])
 except KeyboardInterrupt:
@@ -855,14 +860,15 @@ def _wait_for_child(proc, timeout=60.0):
     raise AssertionError("the conversion child never started")
 
 
+@pytest.mark.parametrize("notebook", [False, True], ids=["terminal", "notebook-stderr"])
 @pytest.mark.parametrize("delay", [0.0, 1.2])
-def test_ctrl_c_during_the_child_conversion(conversion_source, tmp_path, delay):
+def test_ctrl_c_during_the_child_conversion(conversion_source, tmp_path, delay, notebook):
     """Ctrl-C at a terminal: SIGINT to the whole foreground process group (caller and child)."""
     source = _fresh_copy(conversion_source, tmp_path / "data")
     script = tmp_path / "interrupt.py"
     script.write_text(INTERRUPT_SCRIPT)
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(source)],
+        [sys.executable, str(script), str(source)] + (["notebook"] if notebook else []),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
