@@ -177,6 +177,26 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _on_disk(out_dir: str, source: str, started: float) -> str:
+    """What OUT_DIR holds after an interrupt that convert() could not describe itself."""
+    import json
+    import os
+    from datetime import datetime
+
+    from nasbench_arrow import layout
+
+    try:
+        with open(os.path.join(out_dir, layout.MANIFEST_NAME), "rb") as f:
+            doc = json.loads(f.read(1 << 20))
+        created = datetime.fromisoformat(doc["created"]).timestamp()
+        ours = doc["source"]["name"] == os.path.basename(source) and created >= started - 1
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return f"{out_dir!r} was left as it was"
+    if ours:
+        return f"{out_dir!r} holds the new dataset: the conversion had finished when it was interrupted"
+    return f"{out_dir!r} still holds the old dataset, unchanged"
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
@@ -193,24 +213,28 @@ def main(argv=None) -> int:
         progress = ProgressLine(sys.stderr)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     t0 = time.perf_counter()
+    started = time.time()
     try:
-        manifest = convert(
-            args.source,
-            args.out_dir,
-            overwrite=args.overwrite,
-            progress=progress,
-            expected_sha256=args.expect_sha256,
-            allow_incomplete=args.allow_incomplete,
-            workers=args.workers,
-            delete_foreign=args.delete_foreign,
-        )
+        try:
+            manifest = convert(
+                args.source,
+                args.out_dir,
+                overwrite=args.overwrite,
+                progress=progress,
+                expected_sha256=args.expect_sha256,
+                allow_incomplete=args.allow_incomplete,
+                workers=args.workers,
+                delete_foreign=args.delete_foreign,
+            )
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     except KeyboardInterrupt as exc:
         if progress is not None:
             progress.close()
         if isinstance(exc, ConversionInterrupted):
             where = exc.on_disk
-        else:  # before convert() took charge of OUT_DIR
-            where = f"{args.out_dir!r} was left as it was"
+        else:  # before convert() took charge, or just as it returned: look
+            where = _on_disk(args.out_dir, args.source, started)
         print(f"{PROG}: interrupted; {where}", file=sys.stderr)
         return 130
     except (ConversionError, DatasetExistsError, NASBenchError, OSError, ValueError) as exc:
@@ -219,8 +243,6 @@ def main(argv=None) -> int:
         message = getattr(exc, "cli_message", None) or _one_line(exc)
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     for note in manifest.extra.get("warnings", []):
         print(f"{PROG}: warning: {note}", file=sys.stderr)
     if not args.quiet:

@@ -650,3 +650,24 @@ def test_vectorised_hash_equals_the_official_hashes_of_1000_real_cells(realdata)
         labels[k, :v] = [-1, *[constants.AVAILABLE_OPS.index(o) for o in c["ops"][1:-1]], -2]
     got = cellhash.hash_cells(adjacency, labels, nv)
     assert [h.decode() for h in got] == [c["hash"] for c in cells]
+
+
+def test_interrupt_as_convert_returns_still_says_what_is_on_disk(
+    tmp_path, two_sources, dataset_dir, monkeypatch, capsys
+):
+    """An interrupt that escapes convert() after the swap (e.g. in its cleanup): the CLI looks."""
+    real = pipeline.convert
+
+    def convert_then_interrupt(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # as if SIGTERM landed just as convert returned
+
+    monkeypatch.setattr(pipeline, "convert", convert_then_interrupt)
+    rc = cli.main([str(two_sources[0]), str(dataset_dir), "--overwrite", "--quiet"])
+    assert rc == 130
+    assert "holds the new dataset" in capsys.readouterr().err
+    # And one before anything happened: the old dataset, as it was.
+    monkeypatch.setattr(pipeline, "convert", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    rc = cli.main([str(two_sources[1]), str(dataset_dir), "--overwrite", "--quiet"])
+    assert rc == 130
+    assert "still holds the old dataset" in capsys.readouterr().err
