@@ -74,12 +74,6 @@ def _same_query(a, b):
 # ----------------------------------------------------------------------------- keys that are str-like
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_statistics.py LazyStatistics._stored_row: `type(key) is not str` rejects str subclasses such as "
-    "numpy.str_ (what np.random.choice(hashes) / np.array(hashes)[i] give), so an entry not built yet is a KeyError "
-    "and `in` is False; a plain dict finds it (np.str_ hashes and compares as str)",
-)
 def test_numpy_str_hash_is_found_like_in_a_plain_dict(pair):
     nb, ref = pair
     h = np.array(list(ref.hash_iterator()))[7]  # numpy.str_, as np.random.choice(hashes) returns
@@ -91,13 +85,6 @@ def test_numpy_str_hash_is_found_like_in_a_plain_dict(pair):
     assert computed == ref.get_metrics_from_hash(h)[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_statistics.py LazyStatistics.__setitem__/_is_stored: setting a stored, not yet built hash through a "
-    "numpy.str_ key (`fs[np.array(hashes)[i]] = padded`) is taken for a NEW key: it goes to _extra, so len() grows "
-    "by one and iteration yields the hash twice (and `del fs[np.str_(h)]` is a KeyError); a plain dict replaces "
-    "the entry in place",
-)
 def test_setting_and_deleting_through_a_numpy_str_key_is_in_place(pair):
     nb, ref = pair
     h = np.array(list(ref.hash_iterator()))[7]
@@ -176,11 +163,6 @@ def test_pandas_frames_from_the_dicts_equal_the_original(pair):
     assert ours.shape == theirs.shape and list(ours.columns) == list(theirs.columns)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_statistics.py LazyStatistics has no fromkeys: dict.fromkeys on the subclass calls "
-    "FixedStatistics() without its `order` argument and raises TypeError; the original's dict returns a dict",
-)
 def test_fromkeys_on_the_dict_returns_a_dict(pair):
     nb, ref = pair
     assert nb.fixed_statistics.fromkeys(["a"], 0) == ref.fixed_statistics.fromkeys(["a"], 0)
@@ -290,13 +272,6 @@ def test_query_after_get_metrics_consumes_and_returns_the_same(pair):
     assert nb.get_budget_counters() == ref.get_budget_counters()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py NASBench._draw: when an edited computed_statistics[h][epochs] list holds fewer than "
-    "config['num_repeats'] runs it draws randint(0, present - 1) instead of the original's randint(0, num_repeats - 1), "
-    "so the global random stream and the repeat chosen differ (the original returns run k or raises IndexError); "
-    "limit the 'fewer repeats' rule to data stored incomplete, never to dict entries the caller edited",
-)
 def test_a_truncated_repeat_list_draws_as_the_original(pair):
     nb, ref = pair
     h = list(ref.hash_iterator())[9]
@@ -311,12 +286,6 @@ def test_a_truncated_repeat_list_draws_as_the_original(pair):
     assert random.getstate() == state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py NASBench._draw: with config['num_repeats'] raised above the stored repeats (3 -> 5) the original "
-    "draws randint(0, 4) and raises IndexError for 3 and 4; ours draws randint(0, 2) among the repeats present "
-    "(different values and a different global random stream)",
-)
 def test_num_repeats_raised_draws_as_the_original(pair):
     nb, ref = pair
     h = list(ref.hash_iterator())[9]
@@ -414,13 +383,6 @@ def test_float_matrix_queries_as_the_original(pair):
     assert ours[:2] == theirs[:2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a spec object of the original's ModelSpec class (duck typing): the original calls its own "
-    "model_spec.hash_spec(), ours (api.py _lookup_spec -> _row_by_canonical_key) never does for 0/1 matrices, so a "
-    "float matrix of the original class gives data instead of the original's KeyError (and an overridden hash_spec "
-    "of a client subclass is ignored)",
-)
 def test_original_spec_class_with_float_matrix_queries_as_the_original(pair):
     nb, ref = pair
     h = list(ref.hash_iterator())[2]
@@ -440,16 +402,7 @@ def test_original_spec_class_with_int_matrices_queries_as_the_original(pair):
     [
         2,
         -1,
-        pytest.param(
-            0.5,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a 0.5 entry: the original hashes it (str of the float degrees) and query raises KeyError; "
-                "ours raises ValueError('spec matrix must hold integral values ...') from graph.py:307 "
-                "(_integral_rows, reached through ModelSpec.hash_spec from api.py _lookup_spec), so `except KeyError` "
-                "client code breaks",
-            ),
-        ),
+        0.5,
         3.0,
     ],
     ids=["two", "minus-one", "half", "three-float"],
@@ -646,12 +599,6 @@ def _outcome_pool(args):
     return _outcome(lambda: _pool_worker(args))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py NASBench.__getstate__/__setstate__: copy.copy(nb) re-opens the dataset and builds new "
-    "statistics dicts, so the copy's fixed_statistics is not the original object's (the original's shallow copy "
-    "shares its dicts) and keys added to one are not seen by the other; define __copy__ sharing the dicts",
-)
 def test_shallow_copy_shares_the_statistics_dicts(pair):
     nb, ref = pair
     ref_copy, nb_copy = copy.copy(ref), copy.copy(nb)
@@ -685,11 +632,6 @@ class _LoggingNASBench(api.NASBench):
         return super().get_metrics_from_spec(model_spec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py NASBench.query does not call self.get_metrics_from_spec / self._check_spec / self._hash_spec as "
-    "the original's query does, so a client subclass overriding them (logging, caching, a custom hash) is bypassed",
-)
 def test_subclass_overriding_get_metrics_from_spec_is_used_by_query(converted_fixture):
     nb = _LoggingNASBench(converted_fixture.root)
     h = converted_fixture.info.hashes[0]
