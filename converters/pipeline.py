@@ -58,6 +58,7 @@ __all__ = [
     "ConversionInterrupted",
     "OutOfSpaceError",
     "OutputError",
+    "remove_stale_siblings",
     "Progress",
     "convert",
     "run_part",
@@ -167,7 +168,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_siblings(out: Path) -> list[str]:
+def remove_stale_siblings(out: Path) -> list[str]:
     """Delete temp and backup directories left beside ``out`` by killed conversions.
 
     A conversion holds a ``flock`` on its temp directory for its whole run
@@ -1025,11 +1026,11 @@ def _convert_open(
     tmp = _sibling(out, TMP_MARKER)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_siblings(out)
+        remove_stale_siblings(out)
         if os.path.lexists(tmp):
             shutil.rmtree(tmp)
         tmp.mkdir()
-        tmp_lock = _lock_directory(tmp)  # marks it in use (see _remove_stale_siblings)
+        tmp_lock = _lock_directory(tmp)  # marks it in use (see remove_stale_siblings)
     except OSError as exc:
         why = exc.strerror or str(exc)
         msg = (

@@ -132,13 +132,19 @@ def rows_of(
     # (shape, dtype) -> (positions, cache keys) of specs for the canonical key
     groups: dict[tuple, tuple[list[int], list[tuple]]] = {}
     ndarray = np.ndarray
+    from .model_spec import ModelSpec
+
+    def exact_spec(item: Any) -> bool:
+        # Specs of another class are hashed by their own hash_spec (through lookup).
+        return type(item) is ModelSpec
+
     for i, item in enumerate(items):
         if type(item) is str:
             hashes[i] = item
             continue
         matrix = getattr(item, "matrix", None)
         ops = getattr(item, "ops", None)
-        if type(matrix) is ndarray and ops is not None and getattr(item, "valid_spec", False) is True:
+        if type(matrix) is ndarray and ops is not None and exact_spec(item) and getattr(item, "valid_spec", False) is True:
             dtype = matrix.dtype
             if dtype.kind in "biuf":
                 ops_t = tuple(ops)

@@ -149,6 +149,12 @@ def convert_in_child(source: Path, root: Path, *, overwrite: bool) -> None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=60)
                 raise
+        if rc < 0:
+            # Killed by a signal (SIGKILL, the OOM killer): its temp directory stays behind
+            # (nobody else is converting into root: this process holds the lock).
+            from .converters.pipeline import remove_stale_siblings
+
+            remove_stale_siblings(Path(os.path.abspath(root)))
         _raise_child_error(rc, result_path, source)
     finally:
         with contextlib.suppress(OSError):

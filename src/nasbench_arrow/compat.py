@@ -44,7 +44,7 @@ import types
 
 from .errors import CompatibilityError, MissingDependencyError
 
-__all__ = ["MODULES", "install", "installed", "main"]
+__all__ = ["MODULES", "install", "installed", "main", "shim_path"]
 
 #: The module names ``install()`` provides.
 MODULES = (
@@ -78,6 +78,17 @@ def _real_nasbench() -> str | None:
         return None
     if spec is None:
         return None
+    import os
+
+    if spec.origin and os.path.abspath(spec.origin).startswith(shim_path() + os.sep):
+        return None  # our own shim (a child of the runner)
+    if spec.origin in (None, "namespace"):
+        # A plain directory named nasbench (where users keep the .tfrecord files) is a
+        # namespace package to importlib: only one holding an api module is a real nasbench.
+        locations = list(spec.submodule_search_locations or [])
+        if not any(os.path.exists(os.path.join(d, "api.py")) or os.path.isdir(os.path.join(d, "api")) for d in locations):
+            return None
+        return ", ".join(locations)
     return spec.origin or ", ".join(spec.submodule_search_locations or []) or "an importable 'nasbench'"
 
 
@@ -147,6 +158,16 @@ def install(*, replace: bool = False) -> None:
         for name in [n for n in sys.modules if n == "nasbench" or n.startswith("nasbench.")]:
             del sys.modules[name]
 
+    _install_into(None)
+
+
+def _install_into(package_name: str | None) -> None:
+    """Put the compatibility modules into ``sys.modules``.
+
+    ``package_name`` is the name of an already-imported on-disk ``nasbench``
+    package (the shim a child interpreter imports); None makes the package
+    module too.
+    """
     from . import api, constants, graph, model_spec
 
     graph_util = _module(
@@ -155,7 +176,7 @@ def install(*, replace: bool = False) -> None:
         gen_is_edge_fn=graph.gen_is_edge_fn,
         is_full_dag=graph.is_full_dag,
         num_edges=graph.num_edges,
-        hash_module=graph.hash_module,
+        hash_module=_original_hash_module,
         permute_graph=graph.permute_graph,
         is_isomorphic=graph.is_isomorphic,
     )
@@ -180,13 +201,19 @@ def install(*, replace: bool = False) -> None:
         base_ops=base_ops,
         __path__=[],
     )
-    package = _module(
-        "nasbench",
-        "The original nasbench package's names, provided by nasbench-arrow (nasbench_arrow.compat).",
-        api=api,
-        lib=lib,
-        __path__=[],
-    )
+    if package_name is None:
+        package = _module(
+            "nasbench",
+            "The original nasbench package's names, provided by nasbench-arrow (nasbench_arrow.compat).",
+            api=api,
+            lib=lib,
+            __path__=[],
+        )
+    else:
+        package = sys.modules[package_name]
+        package.api = api
+        package.lib = lib
+        setattr(package, _MARK, True)
     sys.modules.update(
         {
             "nasbench": package,
@@ -198,6 +225,31 @@ def install(*, replace: bool = False) -> None:
             "nasbench.lib.base_ops": base_ops,
         }
     )
+
+
+def _original_hash_module(matrix, labeling):
+    """``graph_util.hash_module`` as the original computes it, float matrices included.
+
+    nasbench-arrow's own hash treats a 0/1 float matrix as the int one (a
+    documented convenience); the original formats the float degree sums into
+    its first MD5 (``'(2.0, 1.0, -1)'``), so a float matrix hashes differently.
+    Code that calls ``graph_util.hash_module`` directly gets the original's value.
+    """
+    import numpy as np
+
+    from . import graph
+
+    array = np.asarray(matrix)
+    if array.dtype.kind == "f" and array.ndim == 2 and array.shape[0] == array.shape[1] and np.all(np.isfinite(array)):
+        return graph.hash_with_float_degrees(array, [int(x) for x in labeling])
+    return graph.hash_module(matrix, labeling)
+
+
+def shim_path() -> str:
+    """The directory holding the on-disk ``nasbench`` shim package (for ``PYTHONPATH``)."""
+    import os
+
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_shim")
 
 
 _USAGE = """usage: python -m nasbench_arrow.compat [--replace] SCRIPT [ARG ...]
@@ -225,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     except CompatibilityError as exc:
         print(f"nasbench_arrow.compat: error: {exc}", file=sys.stderr)
         return 1
+    # Interpreters the client starts (multiprocessing spawn/forkserver workers, python
+    # subprocesses) import `nasbench` from the on-disk shim and so get the same modules.
+    import os
+
+    entries = [shim_path(), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    os.environ["PYTHONPATH"] = os.pathsep.join(entries)
+    # multiprocessing hands its spawned workers this process's sys.path, not PYTHONPATH.
+    sys.path.insert(0, shim_path())
     if args[0] == "-m":
         if len(args) < 2:
             sys.stderr.write(_USAGE)

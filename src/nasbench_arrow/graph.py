@@ -65,6 +65,7 @@ __all__ = [
     "gen_is_edge_fn",
     "hash_module",
     "hash_rows",
+    "hash_with_float_degrees",
     "is_full_dag",
     "is_isomorphic",
     "is_upper_triangular",
@@ -516,15 +517,15 @@ def hash_module(matrix, labeling: Sequence[int]) -> str:
     """
     array = _as_square(matrix)
     labels = _labels(labeling, array.shape[0])
-    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and not np.array_equal(array, np.trunc(array)):
-        # Entries such as 0.5: outside the space, but the original hashes them (and a
-        # query then raises KeyError); give the hash it gives.
-        return _hash_with_float_degrees(array, labels)
+    if array.dtype.kind == "f" and not (np.all(np.isfinite(array)) and np.array_equal(array, np.trunc(array))):
+        # Entries such as 0.5 or nan: outside the space, but the original hashes them (and
+        # a query then raises KeyError); give the hash it gives.
+        return hash_with_float_degrees(array, labels)
     return _hash_int_rows(_integral_rows(array, "matrix"), labels)
 
 
-def _hash_with_float_degrees(array: np.ndarray, labels: list[int]) -> str:
-    """The original's hash of a matrix whose degree sums are floats.
+def hash_with_float_degrees(array: np.ndarray, labels: list[int]) -> str:
+    """The original's hash of a float matrix (its degree sums are floats).
 
     The original starts each vertex from the MD5 of ``str((out, in, label))``
     with the degree sums as Python floats (``np.sum(...).tolist()``), so

@@ -337,7 +337,7 @@ def _hash_array(matrix: np.ndarray, labeling) -> str:
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labeling):
         msg = f"spec matrix of shape {matrix.shape} does not fit {len(labeling)} ops"
         raise ValueError(msg)
-    if matrix.dtype.kind == "f" and np.all(np.isfinite(matrix)) and not np.array_equal(matrix, np.trunc(matrix)):
+    if matrix.dtype.kind == "f" and not (np.all(np.isfinite(matrix)) and np.array_equal(matrix, np.trunc(matrix))):
         # Fractional entries (outside the space): the hash the original gives them.
         return hash_module(matrix, list(labeling))
     return _hash_int_rows(_integral_rows(matrix, "spec matrix"), list(labeling))
