@@ -42,6 +42,11 @@ What differs, and why
   ``config['module_vertices']`` on the ``config`` *module* and raises
   ``TypeError``; here it raises the intended
   ``OutOfDomainError('too many vertices, got 8 (max vertices = 7)')``.
+- A 0/1 matrix given as floats finds its cell (the original's hash of float
+  degree sums differs, so it raises ``KeyError``); specs of another class are
+  hashed by their own ``hash_spec``, as the original does.
+- A matrix with an ``inf`` entry is ``OutOfDomainError('too many edges, got
+  inf ...')`` where the original fails with ``OverflowError``.
 - A query given something that is not a spec raises
   :class:`~nasbench_arrow.errors.SpecTypeError` (a ``TypeError`` and, as the
   original's error was, an ``AttributeError``).
