@@ -23,6 +23,9 @@ BENCHMARKS = {
     "bench_space.py": "--quick",
     "bench_convert.py": "--small",
     "bench_api.py": "--small",
+    "bench_clients.py": "--small",
+    "bench_open.py": "--small",
+    "bench_harness.py": "--small",
     "bench_search.py": "--small",
     "bench_train.py": None,  # needs the train extra; a few timed steps only
 }
