@@ -340,3 +340,31 @@ def test_too_many_open_files_is_a_clear_dataset_error(copy_of, monkeypatch):
     with pytest.raises(DatasetError, match="too many open files.*ulimit") as info:
         NASBench(copy_of)
     assert not isinstance(info.value, DatasetCorruptError)
+
+
+def test_a_retry_after_replacement_never_closes_a_shared_generation(converted_fixture, converted_fixture_108, tmp_path, monkeypatch):
+    """A second open that shares the first object's files and then sees the dataset replaced leaves the first object working."""
+    live = tmp_path / "live"
+    shutil.copytree(converted_fixture.root, live)
+    shutil.copytree(converted_fixture_108.root, tmp_path / "next")
+    first = NASBench(live)
+    h = next(iter(first.hash_iterator()))
+    want = repr(first.get_metrics_from_hash(h))
+    real_read = dataset.read_manifest
+    swaps = []
+
+    def read_then_swap(path, **kwargs):
+        manifest = real_read(path, **kwargs)
+        if not swaps:
+            swaps.append(True)
+            live.rename(tmp_path / "old")
+            (tmp_path / "next").rename(live)
+        return manifest
+
+    monkeypatch.setattr(dataset, "read_manifest", read_then_swap)
+    second = NASBench(live)
+    assert swaps and second.valid_epochs == {108}
+    spec = first.spec_from_hash(h)
+    assert first.query(spec, repeat=0)["trainable_parameters"] > 0  # reads run_metrics: still open
+    assert repr(first.get_metrics_from_hash(h)) == want
+    assert first.runs(h).collect().height == 12

@@ -1318,15 +1318,17 @@ def open_dataset(
             index = shared() if shared is not None else None
             if index is not None and not index._generation.closed and (mode != "index" or index._crc_checked):
                 # The same files (inodes, sizes, mtimes) are open in this process already:
-                # share their arrays and descriptors instead of holding another copy.
+                # share their arrays and descriptors instead of holding another copy. The
+                # shared generation is never closed here: other objects use it.
                 generation.close()
                 generation = index._generation
+                if generation.replaced() and attempt + 1 < _OPEN_ATTEMPTS:
+                    continue
+                return Dataset(root, manifest, index, verify=mode, generation=generation)
             else:
                 _check_parquet_files(root, manifest, generation)
                 # Headers, dtypes, shapes and (mode "index") the CRC32C of the bytes that are served.
                 index = QueryIndex(root, manifest, generation=generation, check_crc=mode == "index")
-                if key is not None:
-                    _SHARED[key] = weakref.ref(index, functools.partial(_forget_shared, key))
         except DatasetError:
             if generation.replaced() and attempt + 1 < _OPEN_ATTEMPTS:
                 generation.close()
@@ -1336,6 +1338,8 @@ def open_dataset(
         if generation.replaced() and attempt + 1 < _OPEN_ATTEMPTS:
             generation.close()
             continue
+        if key is not None:
+            _SHARED[key] = weakref.ref(index, functools.partial(_forget_shared, key))
         return Dataset(root, manifest, index, verify=mode, generation=generation)
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
