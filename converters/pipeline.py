@@ -530,6 +530,11 @@ def run_part(
                     raise _changed(name, _describe_change(identity, now))
     except ConversionError as exc:
         error = exc
+        if exc.source == path and name != path:
+            # Framing errors name the file they read: the parent's /proc path.
+            error = type(exc)(
+                exc.reason, source=name, record_index=exc.record_index, byte_offset=exc.byte_offset
+            )
     finally:
         spill = writer.close()
     return {
@@ -794,7 +799,10 @@ def _out_of_space(exc: BaseException, tmp: Path, out: Path, size: int) -> OutOfS
     if filename:
         try:
             what = Path(filename).relative_to(tmp).as_posix()
-            what = f"{what} of the new dataset"
+            if what.startswith("_work/"):
+                what = f"the converter's scratch file {what}"
+            else:
+                what = f"{what} of the new dataset"
         except ValueError:
             what = str(filename)
     else:

@@ -417,7 +417,8 @@ def small_fs(tmp_path):
         subprocess.run(["umount", str(mnt)], check=False)
 
 
-def test_full_disk_real_tmpfs_cli_exit_1_no_signal_no_leftovers(tmp_path, small_fs):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_full_disk_real_tmpfs_cli_exit_1_no_signal_no_leftovers(tmp_path, small_fs, workers):
     """A real full file system: exit 1 (no SIGBUS), one line naming the file, temp dir removed."""
     src = write_fixture_tfrecord(
         tmp_path / "big.tfrecord", sample_cells(300, seed=5), epochs=(4, 12, 36, 108)
@@ -425,12 +426,13 @@ def test_full_disk_real_tmpfs_cli_exit_1_no_signal_no_leftovers(tmp_path, small_
     assert src.stat().st_size > 1 << 20
     r = subprocess.run(
         [sys.executable, "-m", "nasbench_arrow.converters.cli", str(src), str(small_fs / "ds"),
-         "--quiet"],
+         "--quiet", "--workers", workers],
         capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert r.stderr.count("\n") == 1 and "no space left" in r.stderr
-    assert "MB free" in r.stderr and "of the new dataset" in r.stderr
+    assert "MB free" in r.stderr and "while writing" in r.stderr
+    assert "/proc/" not in r.stderr
     assert os.listdir(small_fs) == []
 
 
@@ -671,3 +673,14 @@ def test_interrupt_as_convert_returns_still_says_what_is_on_disk(
     rc = cli.main([str(two_sources[1]), str(dataset_dir), "--overwrite", "--quiet"])
     assert rc == 130
     assert "still holds the old dataset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_framing_errors_name_the_source_not_the_proc_path(tmp_path, workers):
+    """A text file given as a tfrecord: 'not a TFRecord file', naming the file the user gave."""
+    src = tmp_path / "notes.tfrecord"
+    src.write_text("some notes, not a TFRecord file\n" * 100)
+    with pytest.raises(ConversionError, match="not a TFRecord file") as info:
+        convert(src, tmp_path / "out", workers=workers)
+    assert info.value.source == str(src)
+    assert "/proc/" not in str(info.value)
