@@ -769,7 +769,7 @@ class QueryIndex:
         return list(_RUN_ROW.iter_unpack(self.run_metrics.read_bytes(start, stop)))
 
     def close(self) -> None:
-        """Close the file descriptors now (the in-memory arrays stay usable; run rows do not)."""
+        """Close the file descriptors now (the in-memory arrays stay usable; run rows do not; see :meth:`Dataset.close`)."""
         self._generation.close()
 
     def budget_runs(self, rows: np.ndarray, epochs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1150,7 +1150,12 @@ class Dataset:
         )
 
     def close(self) -> None:
-        """Release the open files now; lazy frames made from this object then fail to collect."""
+        """Release the open files now (normally done when the last object using them is dropped).
+
+        Objects opened on the same unchanged files share them (see :func:`open_dataset`):
+        after ``close`` their run reads raise :class:`DatasetError` and their lazy frames
+        fail to collect. Opening again gives a fresh set.
+        """
         self._generation.close()
 
     def __repr__(self) -> str:
