@@ -1276,13 +1276,19 @@ def open_dataset(
     Returns
     -------
     Dataset
+        Bound to the directory generation it opened (see the module docstring).
+        Opening the same unchanged files again in this process (same inodes,
+        sizes and modification times) shares the first open's in-memory index
+        and descriptors.
 
     Raises
     ------
     DatasetNotFoundError
         The path does not exist.
     DatasetFormatError
-        Not a dataset, or a format version this package does not read.
+        Not a dataset, a manifest the validator refuses (the message names
+        each field), a non-regular file (FIFO, device), or a format version
+        this package does not read.
     DatasetCorruptError
         A data or index file is missing or damaged (the message names it and
         says what to do).
