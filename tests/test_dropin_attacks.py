@@ -373,8 +373,8 @@ def test_matrix_dtypes_that_hash_like_int_query_as_the_original(pair, transform)
     strict=True,
     reason="a float 0./1. matrix: the original's hash_module formats float degrees ('(2.0, 1.0, -1)') so the hash "
     "differs and query raises KeyError; api.py NASBench._row_by_canonical_key accepts dtype kind 'f' (and "
-    "model_spec/graph hash float as int) so ours returns the cell's data. Documented in model_spec.py only, not in "
-    "api.py's 'What differs' list or the README",
+    "model_spec/graph hash float as int) so ours returns the cell's data. A documented, deliberate difference "
+    "(api.py 'What differs'): this mark pins it",
 )
 def test_float_matrix_queries_as_the_original(pair):
     nb, ref = pair
@@ -896,15 +896,6 @@ def _run_bounded(argv, timeout):
     return proc.returncode, out, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compat.py main/install only patch sys.modules of the running process: a client run with "
-    "`python -m nasbench_arrow.compat` that starts spawn/forkserver workers (the default on macOS/Windows and "
-    "for Python >= 3.14 on Linux) re-imports its script in each worker, where `from nasbench import api` is "
-    "ModuleNotFoundError. Make the alias reach child interpreters (e.g. an on-disk 'nasbench' shim package put "
-    "on PYTHONPATH by the runner, or a .pth-activated hook). With multiprocessing.Pool the client hangs for ever "
-    "(workers die on import and are respawned)",
-)
 def test_compat_runner_client_with_spawn_workers(converted_fixture, tmp_path):
     script = tmp_path / "client_spawn.py"
     script.write_text(SPAWN_CLIENT)
@@ -952,11 +943,6 @@ def test_compat_runner_with_original_imports(converted_fixture, tmp_path):
     assert lines[2] == "__main__ True"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nasbench.lib.graph_util.hash_module from compat (nasbench_arrow.graph.hash_module) hashes a float "
-    "matrix as the int one; the original formats the float degrees and gives another hash",
-)
 def test_compat_graph_util_hash_module_of_a_float_matrix_is_the_originals(monkeypatch):
     from nasbench_arrow import compat
 
@@ -1013,12 +999,6 @@ def test_ops_given_as_a_numpy_array_query_as_the_original(pair):
         assert a[:2] == b[:2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py NASBench.__getstate__ pickles str(self._dataset.root) as given, so an object opened with a "
-    "relative path cannot be unpickled once the cwd changed (os.chdir, a worker started elsewhere): "
-    "DatasetNotFoundError; the original pickles its dicts by value. Store the resolved absolute root",
-)
 def test_pickle_of_an_object_opened_by_a_relative_path_survives_a_chdir(converted_fixture, monkeypatch, tmp_path):
     monkeypatch.chdir(converted_fixture.root.parent)
     nb = api.NASBench(converted_fixture.root.name)
@@ -1077,13 +1057,6 @@ class _RelaxedReference(OriginalStyleNASBench):
         type(self).checked += 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py get_metrics_from_spec calls self.get_metrics_from_hash(self._hash_spec(spec)) and _hash_spec checks "
-    "the spec through _lookup_spec/_spec_error itself: a subclass overriding _check_spec (to relax the space) is never "
-    "called by query/get_metrics_from_spec, unlike the original's get_metrics_from_spec (self._check_spec first, then "
-    "self._hash_spec); over-limit specs still raise OutOfDomainError",
-)
 def test_subclass_overriding_check_spec_is_called_by_query(converted_fixture):
     nb = _RelaxedNASBench(converted_fixture.root)
     ref = _RelaxedReference(converted_fixture.tfrecord)
@@ -1098,12 +1071,6 @@ def test_subclass_overriding_check_spec_is_called_by_query(converted_fixture):
     assert _RelaxedNASBench.checked == _RelaxedReference.checked == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py NASBench.__init__ computes _hooks_overridden from type(self) only: a hook patched on the instance "
-    "(mock.patch.object(nb, 'get_metrics_from_spec', wraps=...)) or on the class after construction is not called by "
-    "query, unlike the original, whose query looks self.get_metrics_from_spec up at each call",
-)
 def test_instance_monkeypatch_of_get_metrics_from_spec_reaches_query(converted_fixture):
     """unittest.mock.patch.object(nb, 'get_metrics_from_spec', wraps=...) as client tests do."""
     from unittest import mock
@@ -1115,13 +1082,6 @@ def test_instance_monkeypatch_of_get_metrics_from_spec_reaches_query(converted_f
     assert spy.call_count == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py _lookup_spec caches by (matrix bytes, shape, dtype, ops) without the spec's class: after our "
-    "ModelSpec resolved a float matrix (by canonical key: data), the original's class with the same matrix reuses that "
-    "entry and gets data, where alone it gets its own hash_spec's KeyError (put type(model_spec) in the key, or cache "
-    "only exact ModelSpec)",
-)
 def test_spec_cache_does_not_mix_spec_classes(pair):
     """Our ModelSpec then the original's class with the same float matrix: each must resolve by its own rules."""
     nb, ref = pair
@@ -1135,12 +1095,6 @@ def test_spec_cache_does_not_mix_spec_classes(pair):
     assert after[:2] == alone[:2] == ("raise", "KeyError")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NaN entry: the original's _check_spec compares nan > max_edges (False), so is_valid is True and query "
-    "hashes it and raises KeyError; api.py _spec_error now returns 'invalid spec, matrix has non-finite entries (nan)' "
-    "(is_valid False, query OutOfDomainError)",
-)
 def test_nan_matrix_is_valid_and_a_key_error_as_the_original(pair):
     nb, ref = pair
     h = list(ref.hash_iterator())[2]
@@ -1155,7 +1109,8 @@ def test_nan_matrix_is_valid_and_a_key_error_as_the_original(pair):
 @pytest.mark.xfail(
     strict=True,
     reason="an inf entry: the original's '%d' % inf raises OverflowError out of is_valid and query; api.py _spec_error "
-    "returns 'too many edges, got inf ...' (is_valid False). Deliberate? Then list it in api.py's 'What differs'",
+    "returns 'too many edges, got inf ...' (is_valid False). A documented, deliberate difference (api.py 'What "
+    "differs'): this mark pins it",
 )
 def test_inf_matrix_outcome(pair):
     """An inf entry: the original's '%d' % inf raises OverflowError out of is_valid and query."""
@@ -1170,13 +1125,6 @@ def test_inf_matrix_outcome(pair):
         nb.is_valid(api.ModelSpec(m, ops))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py __setstate__ runs _make_statistics (whose ensure_built_entry builds the entry of index row 0) "
-    "before LazyStatistics._restore puts back _gone/_all_gone, so a deleted (or cleared) row-0 hash is back in the "
-    "dict's storage: `h in fs` is True, fs[h] returns it and query returns data instead of KeyError, while len() and "
-    "iteration leave it out. Restore first, then ensure (and let ensure skip _gone keys already in storage)",
-)
 @pytest.mark.parametrize("how", ["pickle", "deepcopy"])
 def test_deleted_and_cleared_entries_stay_gone_through_pickling(converted_fixture, how):
     """Whatever entry the object builds for itself on open must not resurrect a key the caller deleted."""
@@ -1201,13 +1149,6 @@ def test_deleted_and_cleared_entries_stay_gone_through_pickling(converted_fixtur
     assert json.dumps(clone.computed_statistics) == json.dumps(ref.computed_statistics)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compat.py _real_nasbench: a plain directory named 'nasbench' in the cwd (where users keep "
-    "nasbench_only108.tfrecord) is a namespace package to importlib.util.find_spec, so `python -m nasbench_arrow.compat "
-    "client.py` refuses with 'a real nasbench package is importable here'; no real nasbench is there (nasbench.api "
-    "is not importable). Count only a package that has an importable nasbench.api (or a regular package with __init__)",
-)
 def test_compat_runner_beside_a_data_directory_named_nasbench(tmp_path):
     (tmp_path / "nasbench").mkdir()
     (tmp_path / "nasbench" / "nasbench_only108.tfrecord").write_bytes(b"")
