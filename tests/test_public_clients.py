@@ -2196,10 +2196,6 @@ def pinned(path):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api.NASBench draws from random._inst.randint (self._rng, bound in __init__), not from the "
-    "module attribute random.randint as the original's query does, so mock.patch('random.randint') "
-    "or `random.randint = f` in a client's tests does not reach it (src/nasbench_arrow/api.py, _draw)"))
 def test_patching_random_randint_pins_the_repeat_as_in_the_original(data_dir):
     """A client test pinning repeats with mock.patch('random.randint') gets the same values and calls."""
 
