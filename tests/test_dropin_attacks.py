@@ -1174,3 +1174,21 @@ def test_pickle_after_a_chdir_of_an_object_opened_by_a_relative_path(converted_f
     again = pickle.loads(pickle.dumps(nb))
     assert list(again.hash_iterator()) == list(nb.hash_iterator())
     assert again.cells().collect().height == nb.cells().collect().height == 80
+
+
+def test_in_place_array_edits_stay_in_their_object(converted_fixture):
+    """Two objects over one dataset: editing one's arrays in place changes neither the other nor the files."""
+    a = api.NASBench(converted_fixture.root)
+    b = api.NASBench(converted_fixture.root)
+    h = converted_fixture.info.hashes[3]
+    matrix = a.fixed_statistics[h]["module_adjacency"]
+    assert matrix.flags.writeable and matrix.dtype == np.int8
+    stored = matrix.copy()
+    matrix[...] = 7
+    a.computed_statistics[h][108][0]["final_test_accuracy"] = -5.0
+    np.testing.assert_array_equal(b.fixed_statistics[h]["module_adjacency"], stored)
+    np.testing.assert_array_equal(b.query(b.spec_from_hash(h), repeat=0)["module_adjacency"], stored)
+    assert b.query(b.spec_from_hash(h), repeat=0)["test_accuracy"] != -5.0
+    assert a.query(b.spec_from_hash(h), repeat=0)["test_accuracy"] == -5.0
+    fresh = api.NASBench(converted_fixture.root, verify="deep")
+    np.testing.assert_array_equal(fresh.fixed_statistics[h]["module_adjacency"], stored)
