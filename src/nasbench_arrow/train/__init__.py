@@ -13,6 +13,7 @@ Stages::
     data.py          official CIFAR-10 python archive -> splits -> tf.data pipelines
     model.py         cell -> Keras model (same parameters as the dataset)
     trainer.py       model + data -> ModelMetrics (the dataset's recipe)
+    units.py         one run (cell, budget, repeat) -> record; the shard store it is appended to
     cli.py           `nasbench-train`: cells -> records appended to tfrecord shards, resumable
     ray_launcher.py  the same on a Ray cluster, one task per (cell, budget, repeat)
 

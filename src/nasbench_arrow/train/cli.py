@@ -32,15 +32,12 @@ Shard 3 of 100 of the whole space at every budget::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import time
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +45,17 @@ import numpy as np
 
 from ..constants import AVAILABLE_OPS, INPUT, NUM_REPEATS, OUTPUT, VALID_EPOCHS
 from ..errors import NASBenchError, TFRecordError
-from ..tfrecord import FOOTER_SIZE, HEADER_SIZE, TFRecordWriter, iter_payloads
+from ..tfrecord import TFRecordWriter
+from .units import (
+    CellToTrain,
+    WorkUnit,
+    append_record,
+    count_records,
+    locked_append,
+    plan_units,
+    shard_path,
+    train_unit,
+)
 
 __all__ = [
     "CellToTrain",
@@ -64,24 +71,6 @@ __all__ = [
 ]
 
 _PROG = "nasbench-train"
-
-
-@dataclass(frozen=True)
-class CellToTrain:
-    """A pruned cell and its hash."""
-
-    module_hash: str
-    matrix: np.ndarray
-    ops: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    """One training run: a cell at one budget, as its ``repeat``-th run (0-based)."""
-
-    cell: CellToTrain
-    epochs: int
-    repeat: int
 
 
 # --------------------------------------------------------------------------- cells
@@ -239,7 +228,7 @@ def load_cells(
     return [unique[h] for h in sorted(unique)]
 
 
-# --------------------------------------------------------------------------- sharding and planning
+# --------------------------------------------------------------------------- sharding
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -259,131 +248,6 @@ def select_shard(cells: Sequence[CellToTrain], index: int, count: int) -> list[C
     """The cells of shard ``index`` of ``count``: every ``count``-th cell in hash order."""
     ordered = sorted(cells, key=lambda c: c.module_hash)
     return ordered[index::count]
-
-
-def plan_units(
-    cells: Iterable[CellToTrain], epochs: Sequence[int], repeats: int, done: Counter | None = None
-) -> list[WorkUnit]:
-    """Runs still to do: for each cell and budget, repeats ``done[(hash, epochs)]`` .. ``repeats - 1``."""
-    done = done or Counter()
-    units = []
-    for cell in cells:
-        for e in sorted({int(x) for x in epochs}):
-            for r in range(done[(cell.module_hash, e)], repeats):
-                units.append(WorkUnit(cell, e, r))
-    return units
-
-
-def shard_path(out: str | os.PathLike, index: int, count: int) -> Path:
-    """``OUT/part-<index>-of-<count>.tfrecord`` (five digits each)."""
-    return Path(out) / f"part-{index:05d}-of-{count:05d}.tfrecord"
-
-
-# --------------------------------------------------------------------------- records on disk
-
-
-def _is_torn_tail(path: Path, offset: int) -> bool:
-    """Whether the bad record at ``offset`` is an incomplete last write (safe to cut off)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        f.seek(offset)
-        rest = f.read()
-    if len(rest) < HEADER_SIZE or not any(rest):
-        return True
-    length = int.from_bytes(rest[:8], "little")
-    from ..tfrecord import masked_crc32c
-
-    if masked_crc32c(rest[:8]) != int.from_bytes(rest[8:12], "little"):
-        return False  # a bad length field in a complete file: real corruption
-    return offset + HEADER_SIZE + length + FOOTER_SIZE >= size
-
-
-def count_records(
-    out: str | os.PathLike, own: str | os.PathLike | None = None
-) -> tuple[Counter, int]:
-    """Count records per (module_hash, epochs) in ``OUT/*.tfrecord``.
-
-    A torn last record in ``own`` (this process's shard file) is cut off; in any
-    other file it is skipped, since another shard may be writing it right now.
-
-    Returns
-    -------
-    (Counter, int)
-        Counts, and the bytes cut from ``own`` (0 if none).
-
-    Raises
-    ------
-    TFRecordError
-        Corruption that is not a torn tail (a bad record with good ones after it).
-    """
-    from ..records import parse_payload
-
-    counts: Counter = Counter()
-    cut = 0
-    own_path = Path(own).resolve() if own is not None else None
-    for path in sorted(Path(out).glob("*.tfrecord")):
-        try:
-            for index, offset, payload in iter_payloads(path):
-                row = parse_payload(
-                    payload, record_index=index, byte_offset=offset, source=str(path)
-                )
-                counts[(row.module_hash, int(row.epochs))] += 1
-        except TFRecordError as exc:
-            offset = exc.byte_offset if exc.byte_offset is not None else 0
-            if not _is_torn_tail(path, offset):
-                msg = (
-                    f"{exc}; this is not an interrupted write at the end of the file. Move "
-                    f"{str(path)!r} aside (its good records can be recovered with nasbench-convert)"
-                )
-                raise TFRecordError(msg, source=str(path)) from exc
-            if path.resolve() == own_path:
-                cut = path.stat().st_size - offset
-                os.truncate(path, offset)
-    return counts, cut
-
-
-def append_record(writer: TFRecordWriter, file, payload: bytes) -> None:
-    """Append one record and make it durable before returning (flush + fsync)."""
-    writer.write(payload)
-    writer.flush()
-    os.fsync(file.fileno())
-
-
-@contextlib.contextmanager
-def _locked_append(path: Path):
-    """Open ``path`` for appending, exclusively among cooperating processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with open(path, "ab") as f:
-        try:
-            import fcntl
-
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - no advisory locks on this platform
-            pass
-        except OSError:
-            msg = (
-                f"{str(path)!r} is being written by another nasbench-train (same --shard and --out)"
-            )
-            raise NASBenchError(msg) from None
-        if new:  # make the new directory entry durable too
-            with contextlib.suppress(OSError):
-                fd = os.open(path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        try:
-            yield f
-        finally:
-            # A file this run created but never wrote to (every run failed, or an
-            # error before the first record) is removed while still locked, so
-            # no empty shard is left behind and no other writer can be racing.
-            if new:
-                with contextlib.suppress(OSError):
-                    f.flush()
-                    if os.fstat(f.fileno()).st_size == 0:
-                        path.unlink()
 
 
 # --------------------------------------------------------------------------- command line
@@ -475,13 +339,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _unit_seed(base: int | None, unit: WorkUnit) -> int | None:
-    if base is None:
-        return None
-    key = f"{base}:{unit.cell.module_hash}:{unit.epochs}:{unit.repeat}".encode()
-    return zlib.crc32(key) & 0x7FFFFFFF
-
-
 def _log(*parts) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
@@ -541,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _require_tensorflow()
         data = load_cifar10(args.cifar)
         # Lock before scanning: only the holder may cut a torn tail off this file.
-        with _locked_append(own) as f:
+        with locked_append(own) as f:
             done, cut = count_records(args.out, own)
             if cut:
                 _log(
@@ -593,8 +450,7 @@ def _train_units(args, units: list[WorkUnit], own: Path, f, prefix: str, data) -
     # Deferred: TensorFlow loads only once there is training to do.
     import tensorflow as tf
 
-    from ..records import format_payload
-    from .trainer import TrainingAbortedError, train_and_evaluate
+    from .trainer import TrainingAbortedError
 
     config = _config(args)
     gpus = tf.config.list_physical_devices("GPU")
@@ -624,25 +480,13 @@ def _train_units(args, units: list[WorkUnit], own: Path, f, prefix: str, data) -
                     f"valid {ev.validation_accuracy:.4f} test {ev.test_accuracy:.4f}"
                 )
 
-        cfg = config if args.seed is None else _replace_seed(config, _unit_seed(args.seed, unit))
         start = time.perf_counter()
         try:
-            metrics = train_and_evaluate(
-                unit.cell.matrix,
-                data,
-                unit.epochs,
-                cfg,
-                ops=list(unit.cell.ops),
-                prune=False,  # pruned (or a full DAG) when loaded
-                progress=progress,
-            )
+            payload = train_unit(unit, data, config, progress=progress)
         except TrainingAbortedError as exc:
             failed += 1
             _log(f"{tag}: FAILED: {exc}")
             continue
-        payload = format_payload(
-            unit.cell.module_hash, unit.epochs, unit.cell.matrix, list(unit.cell.ops), metrics
-        )
         append_record(writer, f, payload)
         _log(f"{tag}: wrote record to {own} ({time.perf_counter() - start:.1f} s)")
     writer.flush()
@@ -702,12 +546,6 @@ def _run_ray(args, cells, index, count) -> int:
         f"{summary.seconds:.1f} s"
     )
     return 1 if summary.failed else 0
-
-
-def _replace_seed(config, seed):
-    from dataclasses import replace
-
-    return replace(config, seed=seed)
 
 
 if __name__ == "__main__":  # pragma: no cover

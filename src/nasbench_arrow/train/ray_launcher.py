@@ -29,16 +29,17 @@ from dataclasses import dataclass
 
 from ..constants import NUM_REPEATS, VALID_EPOCHS
 from ..errors import import_optional
-from .cli import (
+from .trainer import TrainConfig
+from .units import (
     CellToTrain,
-    _locked_append,
-    _unit_seed,
+    WorkUnit,
     append_record,
     count_records,
+    locked_append,
     plan_units,
     shard_path,
+    train_unit,
 )
-from .trainer import TrainConfig
 
 __all__ = ["LaunchSummary", "launch"]
 
@@ -65,7 +66,22 @@ class LaunchSummary:
     seconds: float
 
 
-def _train_unit(module_hash, matrix, ops, epochs, config, data, verbose):
+@dataclass(frozen=True)
+class _Schedule:
+    """How :func:`_run` schedules tasks: the arguments of :func:`launch` past the plan."""
+
+    config: TrainConfig
+    cifar: str | os.PathLike
+    address: str | None
+    num_gpus: float | None
+    num_cpus: float
+    max_in_flight: int | None
+    init_kwargs: dict | None
+    verbose: bool
+    log: Callable[[str], None]
+
+
+def _ray_task(unit: WorkUnit, config: TrainConfig, data, verbose: bool) -> bytes | None:
     """Ray task body: train one run and return its record (``None`` if it diverged)."""
     import tensorflow as tf
 
@@ -75,8 +91,9 @@ def _train_unit(module_hash, matrix, ops, epochs, config, data, verbose):
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised in this worker
             pass
-    from ..records import format_payload
-    from .trainer import TrainingAbortedError, train_and_evaluate
+    from .trainer import TrainingAbortedError
+
+    module_hash, epochs = unit.cell.module_hash, unit.epochs
 
     def progress(p):
         if verbose and p.event == "epoch":
@@ -86,13 +103,10 @@ def _train_unit(module_hash, matrix, ops, epochs, config, data, verbose):
             )
 
     try:
-        metrics = train_and_evaluate(
-            matrix, data, epochs, config, ops=list(ops), prune=False, progress=progress
-        )
+        return train_unit(unit, data, config, progress=progress)
     except TrainingAbortedError as exc:
         print(f"{module_hash} e{epochs}: FAILED: {exc}", flush=True)
         return None
-    return format_payload(module_hash, epochs, matrix, list(ops), metrics)
 
 
 def launch(
@@ -152,7 +166,7 @@ def launch(
     config = config or TrainConfig()
     own = shard_path(out, 0, 1)
     # Lock before scanning: only the holder may cut a torn tail off this file.
-    with _locked_append(own) as f:
+    with locked_append(own) as f:
         done, cut = count_records(out, own)
         if cut:
             log(f"cut a torn {cut}-byte record from the end of {own} (an interrupted run)")
@@ -163,45 +177,37 @@ def launch(
         )
         if not units:
             return LaunchSummary(0, 0, 0, time.perf_counter() - start)
-        written, failed = _run(
-            ray,
-            units,
-            f,
-            config,
-            cifar,
-            address,
-            num_gpus,
-            num_cpus,
-            max_in_flight,
-            init_kwargs,
-            verbose,
-            log,
+        schedule = _Schedule(
+            config=config,
+            cifar=cifar,
+            address=address,
+            num_gpus=num_gpus,
+            num_cpus=num_cpus,
+            max_in_flight=max_in_flight,
+            init_kwargs=init_kwargs,
+            verbose=verbose,
+            log=log,
         )
+        written, failed = _run(ray, units, f, schedule)
     return LaunchSummary(len(units), written, failed, time.perf_counter() - start)
 
 
-def _run(
-    ray,
-    units,
-    f,
-    config,
-    cifar,
-    address,
-    num_gpus,
-    num_cpus,
-    max_in_flight,
-    init_kwargs,
-    verbose,
-    log,
-):
-    """Submit ``units`` as tasks, keep ``max_in_flight`` pending, append results to ``f``."""
-    from dataclasses import replace
+def _run(ray, units: list[WorkUnit], f, schedule: _Schedule) -> tuple[int, int]:
+    """Submit ``units`` as tasks, keep ``max_in_flight`` pending, append results to ``f``.
 
+    Returns
+    -------
+    (int, int)
+        Records written, runs failed.
+    """
     from ..tfrecord import TFRecordWriter
     from .data import load_cifar10
 
+    config, log = schedule.config, schedule.log
+    num_gpus, num_cpus = schedule.num_gpus, schedule.num_cpus
+    max_in_flight = schedule.max_in_flight
     if not ray.is_initialized():
-        ray.init(address=address, **(init_kwargs or {}))
+        ray.init(address=schedule.address, **(schedule.init_kwargs or {}))
     resources = ray.cluster_resources()
     if num_gpus is None:
         num_gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
@@ -212,8 +218,8 @@ def _run(
             else resources.get("CPU", 1) / max(num_cpus, 1e-9)
         )
         max_in_flight = max(2, int(2 * slots))
-    task = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_retries=2)(_train_unit)
-    data_ref = ray.put(load_cifar10(cifar))
+    task = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_retries=2)(_ray_task)
+    data_ref = ray.put(load_cifar10(schedule.cifar))
 
     pending: dict = {}
     queue = list(units)
@@ -223,12 +229,8 @@ def _run(
     while queue or pending:
         while queue and len(pending) < max_in_flight:
             u = queue.pop()
-            cfg = (
-                config if config.seed is None else replace(config, seed=_unit_seed(config.seed, u))
-            )
-            ref = task.remote(
-                u.cell.module_hash, u.cell.matrix, u.cell.ops, u.epochs, cfg, data_ref, verbose
-            )
+            # The per-unit seed is derived by train_unit inside the task.
+            ref = task.remote(u, config, data_ref, schedule.verbose)
             pending[ref] = u
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
