@@ -96,3 +96,38 @@ def test_importing_the_package_is_light():
     code = "import sys, nasbench_arrow; print(sorted(m for m in ('polars', 'pyarrow', 'tensorflow') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_error_class_is_in_the_errors_tree():
+    """errors.py holds every exception class of the library, and its docstring tree names each;
+    the classes raised by space and train stay importable there, as the same objects."""
+    import inspect
+
+    from nasbench_arrow import errors, space
+
+    classes = [
+        name
+        for name in errors.__all__
+        if inspect.isclass(getattr(errors, name)) and issubclass(getattr(errors, name), Exception)
+    ]
+    assert {"EnumerationError", "TrainingAbortedError"} <= set(classes)
+    tree = errors.__doc__
+    for name in classes:
+        assert f" {name}" in tree, name
+        assert issubclass(getattr(errors, name), errors.NASBenchError)
+    assert space.EnumerationError is errors.EnumerationError
+    # train.trainer imports TensorFlow; check the name there only where it is installed.
+    code = (
+        "from nasbench_arrow import errors\n"
+        "try:\n"
+        "    from nasbench_arrow.train.trainer import TrainingAbortedError\n"
+        "except errors.MissingDependencyError:\n"
+        "    print('no-tensorflow')\n"
+        "else:\n"
+        "    print(TrainingAbortedError is errors.TrainingAbortedError)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] in {"True", "no-tensorflow"}

@@ -14,7 +14,13 @@ error also derives from it, so callers can catch either::
     │   ├── DatasetCorruptError                missing, truncated or altered data file
     │   └── DatasetExistsError(FileExistsError)   refusing to overwrite
     ├── MissingDependencyError(ImportError)    an optional extra is not installed
-    └── CompatibilityError(ImportError)        nasbench_arrow.compat would shadow a real nasbench
+    ├── CompatibilityError(ImportError)        nasbench_arrow.compat would shadow a real nasbench
+    ├── EnumerationError(RuntimeError)         nasbench_arrow.space could not enumerate the space
+    └── TrainingAbortedError(RuntimeError)     nasbench_arrow.train: a run diverged on every attempt
+
+``EnumerationError`` is also importable from :mod:`nasbench_arrow.space` and
+``TrainingAbortedError`` from :mod:`nasbench_arrow.train` (and its ``trainer``
+module), where they are raised; all are the same classes.
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ __all__ = [
     "DatasetExistsError",
     "DatasetFormatError",
     "DatasetNotFoundError",
+    "EnumerationError",
     "MissingDependencyError",
     "NASBenchError",
     "OutOfDomainError",
     "SpecTypeError",
     "TFRecordError",
+    "TrainingAbortedError",
     "import_optional",
 ]
 
@@ -129,6 +137,20 @@ class MissingDependencyError(NASBenchError, ImportError):
 
 class CompatibilityError(NASBenchError, ImportError):
     """``nasbench_arrow.compat.install()`` refused to shadow a real, importable ``nasbench`` package."""
+
+
+class EnumerationError(NASBenchError, RuntimeError):
+    """The enumeration could not finish correctly.
+
+    Raised when two non-isomorphic representatives get the same module hash,
+    i.e. when deduplicating by hash (the original) and by isomorphism (this
+    module) would keep different cells (a bug: please report it), or when a
+    hashing worker process dies.
+    """
+
+
+class TrainingAbortedError(NASBenchError, RuntimeError):
+    """Training diverged (non-finite loss) on every allowed attempt."""
 
 
 def import_optional(module: str, extra: str, feature: str):

@@ -73,7 +73,7 @@ import numpy as np
 
 from ._version import __version__
 from .constants import ALL_OPS, AVAILABLE_OPS, INPUT, MAX_EDGES, MAX_VERTICES, OUTPUT
-from .errors import NASBenchError
+from .errors import EnumerationError
 from .graph import hash_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,16 +107,6 @@ _PARALLEL_MIN_CELLS = 20_000
 _MASK_SLICE = 1 << 18
 #: Default worker cap: the hashing of 423,624 cells gains little beyond this.
 _MAX_DEFAULT_WORKERS = 8
-
-
-class EnumerationError(NASBenchError, RuntimeError):
-    """The enumeration could not finish correctly.
-
-    Raised when two non-isomorphic representatives get the same module hash,
-    i.e. when deduplicating by hash (the original) and by isomorphism (this
-    module) would keep different cells (a bug: please report it), or when a
-    hashing worker process dies.
-    """
 
 
 @dataclass(frozen=True, eq=False, slots=True)

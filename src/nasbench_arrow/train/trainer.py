@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NASBenchError, import_optional
+from ..errors import TrainingAbortedError, import_optional
 from ..params import NUM_LABELS, NUM_MODULES_PER_STACK, NUM_STACKS, STEM_FILTERS, _pruned
 from ..records import EvaluationData, ModelMetrics
 from .data import Cifar10, eval_dataset, num_eval_images, train_dataset
@@ -55,10 +55,6 @@ __all__ = [
     "query_dict",
     "train_and_evaluate",
 ]
-
-
-class TrainingAbortedError(NASBenchError, RuntimeError):
-    """Training diverged (non-finite loss) on every allowed attempt."""
 
 
 @dataclass(frozen=True)
