@@ -11,7 +11,7 @@ import pytest
 
 from nasbench_arrow.api import NASBench
 from nasbench_arrow.errors import OutOfDomainError
-from nasbench_arrow.ledger import LEDGER_COLUMNS, LEDGER_SCHEMA, QueryLedger
+from nasbench_arrow.ledger import LEDGER_COLUMNS, LEDGER_SCHEMA, LedgerEntry, QueryLedger
 from nasbench_arrow.model_spec import ModelSpec
 from nasbench_arrow.testing import sample_cells
 from reference_loader import OriginalStyleNASBench
@@ -187,3 +187,24 @@ def test_ledger_unit_record_and_summary():
     assert df["wall_time"].to_list() == [10.0, 11.0, 12.5]
     assert df["times_seen"].to_list() == [0, 0, 1]
     assert "repeated=1" in repr(ledger)
+
+
+def test_ledger_entry_is_the_positional_record():
+    """add(LedgerEntry(...)) stores the same row as record(...) with the same ten values, the
+    entry's fields are the columns between ``query`` and ``wall_time``, and a ledger pickles."""
+    import dataclasses
+    import pickle
+
+    values = ("c" * 32, 36, True, 1, False, 42.0, 0.8, 0.79, 42.0, 18)
+    fields = [f.name for f in dataclasses.fields(LedgerEntry)]
+    assert tuple(fields) == LEDGER_COLUMNS[1 : 1 + len(values)]
+    by_position, by_entry = QueryLedger(clock=lambda: 5.0), QueryLedger(clock=lambda: 5.0)
+    by_position.record(*values)
+    by_entry.add(LedgerEntry(*values))
+    by_entry.add(LedgerEntry(**dict(zip(fields, values))))
+    assert by_entry.rows()[0] == by_position.rows()[0]
+    assert by_entry.rows()[1] == {**by_position.rows()[0], "query": 1, "repeated_cell": True, "times_seen": 1}
+    assert by_entry.summary()["repeated_training_time"] == 42.0
+    plain = QueryLedger()  # the default clock (a lambda clock would not pickle)
+    plain.add(LedgerEntry(*values))
+    assert pickle.loads(pickle.dumps(plain)).rows() == plain.rows()

@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-__all__ = ["LEDGER_COLUMNS", "LEDGER_SCHEMA", "QueryLedger"]
+__all__ = ["LEDGER_COLUMNS", "LEDGER_SCHEMA", "LedgerEntry", "QueryLedger"]
 
 #: Column names of the ledger table, in order.
 LEDGER_COLUMNS: tuple[str, ...] = (
@@ -87,6 +88,50 @@ LEDGER_SCHEMA: dict[str, str] = {
     "repeated_cell": "Boolean",
     "times_seen": "Int32",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One successful query as the facade reports it: what it asked, drew and paid.
+
+    Attributes
+    ----------
+    module_hash : str
+        Hash of the queried cell.
+    epochs : int
+        Budget asked for.
+    stop_halfway : bool
+        Whether the halfway evaluation was returned.
+    repeat : int
+        0-based repeat returned.
+    repeat_drawn : bool
+        True when the repeat was drawn at random, False when the caller chose it.
+    training_time : float
+        Seconds charged by this query.
+    validation_accuracy, test_accuracy : float
+        Fractions 0-1 returned.
+    training_time_spent : float
+        Budget counter after the query (seconds).
+    total_epochs_spent : int
+        Budget counter after the query (epochs).
+    """
+
+    module_hash: str
+    epochs: int
+    stop_halfway: bool
+    repeat: int
+    repeat_drawn: bool
+    training_time: float
+    validation_accuracy: float
+    test_accuracy: float
+    training_time_spent: float
+    total_epochs_spent: int
+
+
+# Positions in a stored row (a plain tuple in LEDGER_COLUMNS order: the cheapest
+# append, and Polars builds the frame from the tuples directly).
+_TRAINING_TIME = LEDGER_COLUMNS.index("training_time")
+_REPEATED_CELL = LEDGER_COLUMNS.index("repeated_cell")
 
 
 class QueryLedger:
@@ -127,6 +172,11 @@ class QueryLedger:
         total_epochs_spent: int,
     ) -> None:
         """Append one query (called by ``NASBench.query`` after the counters were updated).
+
+        The positional form of :meth:`add`, kept for the facade's hot path (no
+        object built per query); the parameters are the fields of
+        :class:`LedgerEntry`, in order. ``wall_time``, ``repeated_cell`` and
+        ``times_seen`` are filled in here.
 
         Parameters
         ----------
@@ -170,6 +220,21 @@ class QueryLedger:
             )
         )
 
+    def add(self, entry: LedgerEntry) -> None:
+        """Append one query given as a :class:`LedgerEntry` (same row as :meth:`record`)."""
+        self.record(
+            entry.module_hash,
+            entry.epochs,
+            entry.stop_halfway,
+            entry.repeat,
+            entry.repeat_drawn,
+            entry.training_time,
+            entry.validation_accuracy,
+            entry.test_accuracy,
+            entry.training_time_spent,
+            entry.total_epochs_spent,
+        )
+
     def clear(self) -> None:
         """Forget every row (and which cells were seen)."""
         self._rows.clear()
@@ -191,7 +256,7 @@ class QueryLedger:
     @property
     def repeated_training_time(self) -> float:
         """Seconds charged by queries of cells that had been queried before."""
-        return float(sum(r[6] for r in self._rows if r[12]))
+        return float(sum(r[_TRAINING_TIME] for r in self._rows if r[_REPEATED_CELL]))
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows as dicts (column name -> value), oldest first."""
@@ -223,7 +288,7 @@ class QueryLedger:
             "queries": len(self),
             "unique_cells": self.num_unique_cells,
             "repeated_queries": self.num_repeated,
-            "training_time": float(sum(r[6] for r in self._rows)),
+            "training_time": float(sum(r[_TRAINING_TIME] for r in self._rows)),
             "repeated_training_time": self.repeated_training_time,
         }
 
