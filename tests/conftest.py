@@ -139,14 +139,14 @@ def converted_fixture_108(tmp_path_factory) -> ConvertedFixture:
 
 @pytest.fixture(scope="session")
 def converted_realdata(realdata, tmp_path_factory) -> dict:
-    """The real published values (``testing.write_realdata_tfrecords``), each file converted.
+    """The real published values (``realdata_loader.write_realdata_tfrecords``), each file converted.
 
     Returns a dict name -> ConvertedFixture for ``only108``, ``inception_full``
     and ``first_arch_full``.
     """
     from nasbench_arrow.converters import convert
 
-    from nasbench_arrow.testing import write_realdata_tfrecords
+    from realdata_loader import write_realdata_tfrecords
 
     directory = tmp_path_factory.mktemp("h5-realdata")
     out = {}

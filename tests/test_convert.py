@@ -22,8 +22,9 @@ from nasbench_arrow import constants, layout
 from nasbench_arrow.errors import DatasetExistsError
 from nasbench_arrow.manifest import read_manifest
 from nasbench_arrow.records import encode_metrics_values
-from nasbench_arrow.testing import sample_cells, write_fixture_tfrecord, write_realdata_tfrecords
+from nasbench_arrow.testing import sample_cells, write_fixture_tfrecord
 from nasbench_arrow.tfrecord import iter_payloads, write_tfrecord
+from realdata_loader import write_realdata_tfrecords
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_loader import OriginalStyleNASBench
@@ -130,7 +131,7 @@ def only108_fixture(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def realdata_files(realdata, tmp_path_factory):
-    """The real published values written as official-format files (testing.write_realdata_tfrecords)."""
+    """The real published values written as official-format files (realdata_loader.write_realdata_tfrecords)."""
     d = tmp_path_factory.mktemp("convert-realdata")
     return write_realdata_tfrecords(realdata, d)
 

@@ -18,9 +18,9 @@ from nasbench_arrow.testing import (
     INCEPTION_HASH,
     sample_cells,
     write_fixture_tfrecord,
-    write_realdata_tfrecords,
 )
 from nasbench_arrow.tfrecord import iter_payloads
+from realdata_loader import GENUINE_RECORD_FILE, write_realdata_tfrecords
 
 CANONICAL = list(AVAILABLE_OPS)
 
@@ -311,7 +311,7 @@ def test_realdata_first_arch_full_holds_the_genuine_record(realdata, real):
     """The full-budget file of 00005c14 starts with the genuine record's bytes, verbatim."""
     _, _, _, runs = _published(realdata)
     info = real["first_arch_full"]
-    genuine = (realdata / testing.GENUINE_RECORD_FILE).read_bytes()
+    genuine = (realdata / GENUINE_RECORD_FILE).read_bytes()
     assert info.path.read_bytes()[: len(genuine)] == genuine
     sources = collections.Counter(r.source for r in info.records)
     assert sources == {"genuine": 1, "published": 3, "synthetic": 8}
@@ -337,7 +337,6 @@ def test_exported_names():
     assert sorted(testing.__all__) == sorted(
         [
             "ACCURACY_DENOMINATOR",
-            "GENUINE_RECORD_FILE",
             "INCEPTION_HASH",
             "INCEPTION_MATRIX",
             "INCEPTION_OPS",
@@ -345,9 +344,23 @@ def test_exported_names():
             "INCEPTION_STORED_OPS",
             "ExpectedRecord",
             "FixtureInfo",
+            "quantize_accuracy",
+            "record_values",
             "sample_cells",
             "synthetic_values",
             "write_fixture_tfrecord",
-            "write_realdata_tfrecords",
         ]
     )
+
+
+def test_realdata_loader_lives_in_tests():
+    """The shipped module does not know the test data folder; tests/realdata_loader does."""
+    import realdata_loader
+
+    assert sorted(realdata_loader.__all__) == ["GENUINE_RECORD_FILE", "write_realdata_tfrecords"]
+    assert not hasattr(testing, "write_realdata_tfrecords")
+    from pathlib import Path
+
+    source = Path(testing.__file__).read_text(encoding="utf-8")
+    for name in ("first_arch_00005c14", "inception_28cfc787", "naslib_nb101", "nasbench_rs_record"):
+        assert name not in source, name

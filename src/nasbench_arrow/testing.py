@@ -9,9 +9,12 @@ module writes them:
   plausible metrics, deterministic for a seed, with every expected value
   returned in a :class:`FixtureInfo`;
 - :func:`sample_cells`: distinct valid cells of the default space (random
-  DAGs, pruned, deduplicated by hash) without enumerating the space;
-- :func:`write_realdata_tfrecords`: files holding the real published values
-  of ``shared/realdata`` (see its README), bit for bit.
+  DAGs, pruned, deduplicated by hash) without enumerating the space.
+
+(Files holding the real published values of the project's test data folder
+are written by ``tests/realdata_loader.py``, which knows that folder's file
+names; it builds on :func:`synthetic_values`, :func:`quantize_accuracy` and
+:func:`record_values` here.)
 
 Synthetic metrics
 -----------------
@@ -45,7 +48,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,11 +71,10 @@ from .constants import (
     VALID_EPOCHS,
 )
 from .records import EvaluationData, ModelMetrics, encode_metrics_values
-from .tfrecord import TFRecordWriter, iter_payloads
+from .tfrecord import TFRecordWriter
 
 __all__ = [
     "ACCURACY_DENOMINATOR",
-    "GENUINE_RECORD_FILE",
     "INCEPTION_HASH",
     "INCEPTION_MATRIX",
     "INCEPTION_OPS",
@@ -81,10 +82,11 @@ __all__ = [
     "INCEPTION_STORED_OPS",
     "ExpectedRecord",
     "FixtureInfo",
+    "quantize_accuracy",
+    "record_values",
     "sample_cells",
     "synthetic_values",
     "write_fixture_tfrecord",
-    "write_realdata_tfrecords",
 ]
 
 #: Images per evaluation set that the accuracies count (39 batches of 256):
@@ -114,8 +116,6 @@ INCEPTION_STORED_MATRIX = (
 )
 INCEPTION_STORED_OPS = (INPUT, CONV3X3, CONV1X1, MAXPOOL3X3, CONV3X3, CONV3X3, OUTPUT)
 INCEPTION_HASH = "28cfc7874f6d200472e1a9dcd8650aa0"
-#: The one genuine record of the official file in ``shared/realdata``.
-GENUINE_RECORD_FILE = "nasbench_rs_record_00005c14_e4.tfrecord"
 
 # Order of the 17 flat values (see records.decode_metrics_values).
 _METRICS = ("current_epoch", "training_time", "train_accuracy", "validation_accuracy",
@@ -411,8 +411,11 @@ def sample_cells(n: int, seed: int = 0) -> list:
 # --------------------------------------------------------------------------- metrics
 
 
-def _quantize_accuracy(x: np.ndarray) -> np.ndarray:
-    """Round to a float32 multiple of 1/9984, as float64."""
+def quantize_accuracy(x: np.ndarray) -> np.ndarray:
+    """Round accuracies (fractions 0-1) to float32 multiples of 1/9984, returned as float64.
+
+    Every published accuracy is such a multiple (:data:`ACCURACY_DENOMINATOR`).
+    """
     k = np.clip(np.rint(x * ACCURACY_DENOMINATOR), 0, ACCURACY_DENOMINATOR)
     return (k / ACCURACY_DENOMINATOR).astype(np.float32).astype(np.float64)
 
@@ -457,7 +460,7 @@ def synthetic_values(
     out[..., 0] = 0.0
     out[..., 1] = 0.0
     for j in (2, 3, 4):
-        out[..., j] = _quantize_accuracy(rng.normal(0.1, 0.004, size=shape))
+        out[..., j] = quantize_accuracy(rng.normal(0.1, 0.004, size=shape))
     # Final validation accuracy approaches the cell's ceiling with the budget;
     # halfway sits well below it (the learning rate decays over the whole budget).
     final_val = np.clip(
@@ -478,15 +481,20 @@ def synthetic_values(
         out[..., base + 0] = np.broadcast_to(e, shape)
         out[..., base + 1] = seconds.astype(np.float64)
         train = np.minimum(1.0, val + 0.01 + 0.1 * (1.0 - np.exp(-e / 15.0)))
-        out[..., base + 2] = _quantize_accuracy(train)
-        out[..., base + 3] = _quantize_accuracy(val)
-        out[..., base + 4] = _quantize_accuracy(val - np.abs(rng.normal(0.005, 0.004, size=shape)))
+        out[..., base + 2] = quantize_accuracy(train)
+        out[..., base + 3] = quantize_accuracy(val)
+        out[..., base + 4] = quantize_accuracy(val - np.abs(rng.normal(0.005, 0.004, size=shape)))
     out[..., 15] = np.broadcast_to(p, shape)
     out[..., 16] = out[..., 11] + rng.uniform(230.0, 330.0, size=shape)
     return out
 
 
-def _as_values(row: np.ndarray) -> tuple:
+def record_values(row: np.ndarray) -> tuple:
+    """One run of :func:`synthetic_values` (17 floats) as the value tuple of a record.
+
+    The layout of :func:`nasbench_arrow.records.decode_metrics_values`, with
+    ``trainable_parameters`` (position 15) an int, as the records store it.
+    """
     values = row.tolist()
     values[15] = int(values[15])
     return tuple(values)
@@ -607,7 +615,7 @@ def write_fixture_tfrecord(
                 for i, c in enumerate(part):
                     for b, e in enumerate(budgets):
                         for r in range(repeats):
-                            v = _as_values(values[i, b, r])
+                            v = record_values(values[i, b, r])
                             writer.write(_payload(c.module_hash, e, c.adjacency, c.operations, v))
                             if records is not None:
                                 records.append(
@@ -618,7 +626,7 @@ def write_fixture_tfrecord(
                             count += 1
         else:
             everything = [
-                (c, e, _as_values(values[i, b, r]))
+                (c, e, record_values(values[i, b, r]))
                 for part, values in chunks()
                 for i, c in enumerate(part)
                 for b, e in enumerate(budgets)
@@ -652,172 +660,3 @@ def write_fixture_tfrecord(
         records=records,
         variants=variants,
     )
-
-
-# --------------------------------------------------------------------------- real data
-
-
-def _published_values(stats: dict, epochs: int, cell_hash: str, repeat: int, params: int) -> tuple:
-    """Flat values of one published run: halfway/final as published, the rest synthetic.
-
-    The start evaluation and ``total_time`` were not published; they are drawn
-    (chance-level accuracies, 230-330 s of overhead) from a generator seeded
-    by the hash, budget and repeat, so they are the same on every call.
-    """
-    rng = np.random.default_rng([int(cell_hash, 16) % 2**63, epochs, repeat])
-    start = _quantize_accuracy(rng.normal(0.1, 0.004, size=3)).tolist()
-    values = [0.0, 0.0, *start]
-    for stage, epoch in (("halfway", epochs / 2), ("final", float(epochs))):
-        values += [
-            float(epoch),
-            stats[f"{stage}_training_time"],
-            stats[f"{stage}_train_accuracy"],
-            stats[f"{stage}_validation_accuracy"],
-            stats[f"{stage}_test_accuracy"],
-        ]
-    overhead = float(rng.uniform(230.0, 330.0))
-    return (*values, params, stats["final_training_time"] + overhead)
-
-
-def _realdata_cells(realdata: Path) -> dict[str, dict]:
-    """hash -> {matrix, ops, params, runs: {epochs: [stats, ...]}} from the realdata files."""
-    first = json.loads((realdata / "first_arch_00005c14.json").read_text())
-    inception = json.loads((realdata / "inception_28cfc787.json").read_text())
-    naslib = json.loads((realdata / "naslib_nb101_dummy_30.json").read_text())
-    cells = {
-        first["hash"]: {
-            "matrix": first["matrix"],
-            "ops": first["ops"],
-            "params": first["trainable_parameters"],
-            "runs": {108: first["computed_stats_108"]},
-        },
-        inception["hash"]: {
-            "matrix": inception["pruned_matrix"],
-            "ops": inception["pruned_ops"],
-            "params": inception["trainable_parameters"],
-            "runs": {int(e): runs for e, runs in inception["computed_stats"].items()},
-        },
-    }
-    for h, entry in naslib.items():
-        cells.setdefault(
-            h,
-            {
-                "matrix": entry["module_adjacency"],
-                "ops": entry["module_operations"],
-                "params": entry["trainable_parameters"],
-                "runs": {int(e): runs for e, runs in entry["computed"].items()},
-            },
-        )
-    return cells
-
-
-def _write_published(path: Path, cells: dict[str, dict], budgets: tuple[int, ...], genuine=None):
-    """Write the published runs of ``cells`` for ``budgets``; see write_realdata_tfrecords."""
-    records: list[ExpectedRecord] = []
-    stored = {}
-    with TFRecordWriter(path) as writer:
-        for h in sorted(cells):
-            cell = cells[h]
-            adjacency = "".join(str(int(b)) for row in cell["matrix"] for b in row)
-            operations = ",".join(cell["ops"])
-            stored[h] = (np.array(cell["matrix"], dtype=np.int8), list(cell["ops"]))
-            for e in budgets:
-                for r in range(NUM_REPEATS):
-                    if genuine is not None and (h, e, r) == genuine[0]:
-                        payload, values = genuine[1], genuine[2]
-                        source = "genuine"
-                    elif e in cell["runs"]:
-                        values = _published_values(cell["runs"][e][r], e, h, r, cell["params"])
-                        payload = _payload(h, e, adjacency, operations, values)
-                        source = "published"
-                    else:
-                        values = _filler_values(h, e, r, cell)
-                        payload = _payload(h, e, adjacency, operations, values)
-                        source = "synthetic"
-                    writer.write(payload)
-                    records.append(
-                        ExpectedRecord(len(records), h, e, r, adjacency, operations, values, source)
-                    )
-    return FixtureInfo(
-        path=path,
-        num_records=len(records),
-        hashes=tuple(sorted(cells)),
-        epochs=budgets,
-        repeats=NUM_REPEATS,
-        cells=stored,
-        trainable_parameters={h: cells[h]["params"] for h in cells},
-        records=records,
-    )
-
-
-def _filler_values(cell_hash: str, epochs: int, repeat: int, cell: dict) -> tuple:
-    """Synthetic values for a run that was not published (seeded by hash, budget, repeat)."""
-    rng = np.random.default_rng([int(cell_hash, 16) % 2**63, epochs, repeat, 7])
-    values = synthetic_values(1, (epochs,), 1, [cell["params"]], rng)[0, 0, 0]
-    return _as_values(values)
-
-
-def write_realdata_tfrecords(realdata_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
-    """Write official-format files holding the real values of ``shared/realdata``.
-
-    Published values (halfway and final training time and accuracies,
-    trainable parameters, the stored adjacency and ops) are written bit for
-    bit; the start-of-training evaluation and ``total_time``, which were not
-    published, get plausible values drawn from a generator seeded by the
-    hash, budget and repeat: chance-level start accuracies (float32
-    multiples of 1/9984, ``current_epoch`` and ``training_time`` 0) and a
-    ``total_time`` of the final training time plus 230-330 s.
-
-    Files written in ``out_dir``:
-
-    ``"only108"`` -> ``realdata_only108.tfrecord``
-        Every cell with all three 108-epoch runs published: 00005c14...,
-        the Inception cell 28cfc787... and the 30 NASLib cells (32 cells, 96 records).
-    ``"inception_full"`` -> ``realdata_inception_full.tfrecord``
-        The Inception cell at all 4 budgets x 3 repeats, all published (12 records).
-    ``"first_arch_full"`` -> ``realdata_first_arch_full.tfrecord``
-        Cell 00005c14... at all 4 budgets x 3 repeats: repeat 0 at 4 epochs
-        is the genuine record of the official file, byte for byte; the 108-epoch
-        runs are published; the other runs (4-epoch repeats 1 and 2, 12 and 36
-        epochs) are synthetic. This is where the genuine record fits in a
-        complete file.
-
-    Parameters
-    ----------
-    realdata_dir : str or os.PathLike
-        The ``shared/realdata`` directory.
-    out_dir : str or os.PathLike
-        Existing directory to write into.
-
-    Returns
-    -------
-    dict
-        name -> :class:`FixtureInfo`; each record's ``source`` tells
-        ``"genuine"``, ``"published"`` or ``"synthetic"``.
-    """
-    from .records import decode_metrics_values, parse_payload
-
-    realdata = Path(realdata_dir)
-    out = Path(out_dir)
-    cells = _realdata_cells(realdata)
-    complete_108 = {h: c for h, c in cells.items() if len(c["runs"].get(108, ())) == NUM_REPEATS}
-    result = {
-        "only108": _write_published(out / "realdata_only108.tfrecord", complete_108, (108,)),
-        "inception_full": _write_published(
-            out / "realdata_inception_full.tfrecord",
-            {INCEPTION_HASH: cells[INCEPTION_HASH]},
-            VALID_EPOCHS,
-        ),
-    }
-    (_, _, payload) = next(iter_payloads(realdata / GENUINE_RECORD_FILE))
-    row = parse_payload(payload)
-    raw = base64.b64decode(json.loads(payload)[4])
-    genuine = ((row.module_hash, row.epochs, 0), payload, decode_metrics_values(raw))
-    first = cells[row.module_hash]
-    result["first_arch_full"] = _write_published(
-        out / "realdata_first_arch_full.tfrecord",
-        {row.module_hash: first},
-        VALID_EPOCHS,
-        genuine=genuine,
-    )
-    return result
