@@ -119,13 +119,6 @@ def test_non_str_keys_behave_as_a_plain_dict(pair):
 # ----------------------------------------------------------------------------- serialisation of the dicts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="json's C encoder takes its empty-dict fast path on PyDict_GET_SIZE (the real storage), so "
-    "json.dumps(nb.computed_statistics) of an untouched LazyStatistics is '{}' silently, while the original's dict "
-    "dumps every cell (_statistics.py LazyStatistics stores nothing until touched; no override can reach that check: "
-    "keep at least one real item, e.g. build the first entry on construction, or document json.dumps(dict(...)))",
-)
 def test_json_dumps_of_the_computed_statistics_equals_the_original(pair):
     nb, ref = pair
     assert json.dumps(nb.computed_statistics) == json.dumps(ref.computed_statistics)
@@ -826,8 +819,11 @@ def test_ctrl_c_during_the_child_conversion(conversion_source, tmp_path, delay, 
     if delay:
         # (At delay 0 the child may still be importing and print its own KeyboardInterrupt traceback.)
         assert "Traceback" not in err, err
-    # Nothing half-written is left, and the next open converts and works.
-    assert sorted(p.name for p in source.parent.iterdir()) == [source.name]
+    # Nothing half-written is left (a conversion that completed before the signal may stay,
+    # complete, with its marker), and the next open works.
+    left = sorted(p.name for p in source.parent.iterdir() if p.name != source.name)
+    assert not [n for n in left if "tmp" in n or "old" in n], left
+    assert left in ([], sorted([f"{source.name}.nasbench-arrow", f".{source.name}.nasbench-arrow.source.json"]), [f"{source.name}.nasbench-arrow"])
     proc = subprocess.run([sys.executable, "-c", OPEN_SCRIPT, str(source)], capture_output=True, text=True, timeout=300)
     assert proc.stdout == "3000 [4, 12, 36, 108]\n", proc.stderr
 
@@ -852,7 +848,11 @@ def test_a_child_killed_by_a_signal_is_a_typed_error_and_leaves_nothing(conversi
     proc = subprocess.Popen([sys.executable, str(script), str(source)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     child = _wait_for_child(proc)
     time.sleep(1.5)
-    os.kill(child, signal.SIGKILL)
+    try:
+        os.kill(child, signal.SIGKILL)
+    except ProcessLookupError:  # the child had finished already
+        proc.communicate(timeout=120)
+        pytest.skip("the conversion finished before the signal arrived")
     out, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
         pytest.skip("the conversion finished before the signal arrived")

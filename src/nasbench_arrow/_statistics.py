@@ -208,10 +208,12 @@ class LazyStatistics(dict):
         ``build(index, rows, order) -> list`` of the entries of some cell rows.
     """
 
-    def __init__(self, order: CellOrder, build):
+    def __init__(self, order: CellOrder, build, first_entry=None):
         super().__init__()
         self._order = order
         self._build_rows = build
+        # Optional: (index, order) -> the entry of cell row 0, for ensure_built_entry.
+        self._first_entry = first_entry
         self._index = order.index
         # Stored hashes no longer at their file position: deleted, or deleted and set again.
         self._gone: set[str] = set()
@@ -293,6 +295,11 @@ class LazyStatistics(dict):
         if dict.__len__(self) or self._all_gone or len(self) == 0:
             return
         self._ensure_on_delete = True
+        if self._first_entry is not None and self._index.num_cells and self._index.hash_at(0) not in self._gone:
+            # A cheap exact entry where the general build would need the whole file order.
+            dict.setdefault(self, self._index.hash_at(0), self._first_entry(self._index, self._order))
+            self.touched = True
+            return
         for row in range(self._index.num_cells):
             key = self._index.hash_at(row)
             if key not in self._gone:
@@ -527,7 +534,22 @@ class ComputedStatistics(LazyStatistics):
     """
 
     def __init__(self, order: CellOrder):
-        super().__init__(order, lambda index, rows, order: computed_entries(index, rows, order.run_order()))
+        super().__init__(
+            order, lambda index, rows, order: computed_entries(index, rows, order.run_order()), _first_computed_entry
+        )
+
+
+def _first_computed_entry(index: QueryIndex, order: CellOrder) -> dict:
+    """The computed entry of cell row 0, its budgets in file order from its own runs' record indexes."""
+    if order._single_budget or order._run_order_done:
+        return computed_entries(index, np.array([0], dtype=np.int64), order.run_order())[0]
+    count = int(index.run_start[1])
+    record_index = index.leading_record_index(count)
+    epochs = index.run_epochs[:count]
+    first = {int(e): int(record_index[epochs == e].min()) for e in np.unique(epochs)}
+    ranks = np.array([first[int(e)] for e in epochs.tolist()], dtype=np.int64)
+    runs = np.lexsort((np.arange(count), ranks)).astype(np.int64)  # budget groups in file order, repeats kept
+    return computed_entries(index, np.array([0], dtype=np.int64), None, runs=runs)[0]
 
 
 def fixed_entries(index: QueryIndex, rows: np.ndarray) -> list[dict[str, Any]]:
@@ -560,16 +582,22 @@ def _op_name(code: int) -> str:
     return _OP_NAMES[code] if code < len(_OP_NAMES) else f"<op code {code}>"
 
 
-def computed_entries(index: QueryIndex, rows: np.ndarray, run_order: np.ndarray | None) -> list[dict]:
-    """Computed-statistics entries of some cell rows (runs read in one gather)."""
+def computed_entries(
+    index: QueryIndex, rows: np.ndarray, run_order: np.ndarray | None, *, runs: np.ndarray | None = None
+) -> list[dict]:
+    """Computed-statistics entries of some cell rows (runs read in one gather).
+
+    ``runs``, if given, are the run rows to read for ``rows`` (cell after cell, in order).
+    """
     starts = index.run_start[rows]
     counts = index.run_start[rows + 1] - starts
     total = int(counts.sum())
-    # Run positions of all rows, cell after cell: a ragged arange.
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    runs = offsets + np.arange(total, dtype=np.int64)
-    if run_order is not None:
-        runs = run_order[runs]
+    if runs is None:
+        # Run positions of all rows, cell after cell: a ragged arange.
+        offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        runs = offsets + np.arange(total, dtype=np.int64)
+        if run_order is not None:
+            runs = run_order[runs]
     epochs = index.run_epochs[runs]
     made = list(map(_run_dict, index.run_metrics[runs].tolist()))
     # Groups of consecutive runs of one cell at one budget (the repeats of that budget).
