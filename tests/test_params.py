@@ -167,3 +167,19 @@ def test_counter_never_imports_tensorflow():
         "assert 'tensorflow' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_network_recipe_has_one_home():
+    """The full-size network (128 filters, 3 stacks, 3 modules, 10 labels) is defined in
+    constants; params re-exports the same values, the original's config and the trainer's
+    command line default to them."""
+    from nasbench_arrow import constants, params
+    from nasbench_arrow.train.cli import _parser
+
+    recipe = (constants.STEM_FILTERS, constants.NUM_STACKS, constants.NUM_MODULES_PER_STACK, constants.NUM_LABELS)
+    assert recipe == (128, 3, 3, 10)
+    assert (params.STEM_FILTERS, params.NUM_STACKS, params.NUM_MODULES_PER_STACK, params.NUM_LABELS) == recipe
+    config = constants.default_config()
+    assert (config["stem_filter_size"], config["num_stacks"], config["num_modules_per_stack"], config["num_labels"]) == recipe
+    args = _parser().parse_args(["--out", "x"])
+    assert (args.stem_filters, args.num_stacks, args.num_modules_per_stack) == recipe[:3]

@@ -338,3 +338,13 @@ def test_cli_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         plot.main(["histogram", "x", "y.png"])
     assert exc.value.code == 2
+
+
+def test_plot_stage_and_accuracy_names_are_layouts():
+    """plot spells the stages and accuracies it offers (to stay light to import); they are
+    exactly layout's STAGES and the accuracies of layout.METRICS."""
+    from nasbench_arrow import layout, plot
+
+    assert plot._STAGES == layout.STAGES
+    assert sorted(plot._ACCURACIES) == sorted(m for m in layout.METRICS if m.endswith("_accuracy"))
+    assert len(set(plot._ACCURACIES)) == len(plot._ACCURACIES)

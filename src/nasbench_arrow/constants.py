@@ -23,12 +23,16 @@ __all__ = [
     "MAXPOOL3X3",
     "MAX_EDGES",
     "MAX_VERTICES",
+    "NUM_LABELS",
+    "NUM_MODULES_PER_STACK",
     "NUM_RECORDS_108",
     "NUM_RECORDS_FULL",
     "NUM_REPEATS",
+    "NUM_STACKS",
     "NUM_UNIQUE_CELLS",
     "OUTPUT",
     "PUBLISHED_FILES",
+    "STEM_FILTERS",
     "VALID_EPOCHS",
     "PublishedFile",
     "default_config",
@@ -59,6 +63,18 @@ MAX_EDGES = 9
 VALID_EPOCHS: tuple[int, ...] = (4, 12, 36, 108)
 #: Independent training runs per (cell, budget).
 NUM_REPEATS = 3
+
+# The full-size network every cell of the dataset was trained as (``config.py``
+# of the original): the parameter counts, the trainer and ``default_config``
+# all read these, so they never disagree.
+#: Output channels of the stem convolution (doubled at each downsampling).
+STEM_FILTERS = 128
+#: Stacks of modules, separated by downsampling.
+NUM_STACKS = 3
+#: Modules (copies of the cell) per stack.
+NUM_MODULES_PER_STACK = 3
+#: Classes of the classifier (CIFAR-10).
+NUM_LABELS = 10
 
 #: Unique cells up to isomorphism in the default space.
 NUM_UNIQUE_CELLS = 423_624
@@ -143,13 +159,13 @@ def default_config() -> dict:
         "test_data_file": "",
         "sample_data_file": "",
         "data_format": "channels_last",
-        "num_labels": 10,
+        "num_labels": NUM_LABELS,
         "module_vertices": MAX_VERTICES,
         "max_edges": MAX_EDGES,
         "available_ops": list(AVAILABLE_OPS),
-        "stem_filter_size": 128,
-        "num_stacks": 3,
-        "num_modules_per_stack": 3,
+        "stem_filter_size": STEM_FILTERS,
+        "num_stacks": NUM_STACKS,
+        "num_modules_per_stack": NUM_MODULES_PER_STACK,
         "batch_size": 256,
         "train_epochs": 108,
         "train_seconds": 4.0 * 60 * 60,

@@ -43,7 +43,18 @@ from typing import Any
 
 import numpy as np
 
-from .constants import AVAILABLE_OPS, CONV1X1, CONV3X3, INPUT, MAXPOOL3X3, OUTPUT
+from .constants import (
+    AVAILABLE_OPS,
+    CONV1X1,
+    CONV3X3,
+    INPUT,
+    MAXPOOL3X3,
+    NUM_LABELS,
+    NUM_MODULES_PER_STACK,
+    NUM_STACKS,
+    OUTPUT,
+    STEM_FILTERS,
+)
 from .errors import OutOfDomainError
 
 __all__ = [
@@ -56,12 +67,9 @@ __all__ = [
     "vertex_channels",
 ]
 
-# Full-size network of the dataset (``config.py`` of the original); the trainer
-# imports these so the two never disagree.
-STEM_FILTERS = 128
-NUM_STACKS = 3
-NUM_MODULES_PER_STACK = 3
-NUM_LABELS = 10
+# NUM_LABELS, NUM_MODULES_PER_STACK, NUM_STACKS and STEM_FILTERS (the dataset's
+# full-size network) are defined in constants and re-exported here, where they
+# were first published.
 
 #: Kernel side of each interior op's convolution; ``None``: no weights.
 _KERNEL = {CONV3X3: 3, CONV1X1: 1, MAXPOOL3X3: None}

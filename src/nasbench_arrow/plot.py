@@ -45,7 +45,13 @@ __all__ = [
     "trajectories",
 ]
 
+# layout.STAGES and the accuracies of layout.METRICS, in the order the plots offer
+# them (validation first, as the paper reports it). Spelled here rather than
+# imported: layout loads pyarrow (150 ms), and `nasbench-plot --help` should not;
+# tests/test_plot.py checks they name exactly layout's stages and accuracies.
 _STAGES = ("start", "halfway", "final")
+_ACCURACIES = ("validation_accuracy", "test_accuracy", "train_accuracy")
+_ACCURACY_CHOICE = f"{', '.join(_ACCURACIES[:-1])} or {_ACCURACIES[-1]}"
 _STAGE_MARKERS = {"start": "o", "halfway": "s", "final": "^"}
 _OP_STYLE = {  # short label, face colour
     INPUT: ("input", "#dddddd"),
@@ -257,8 +263,8 @@ def accuracy_distribution(
 
     from .analysis import _frames
 
-    if metric not in ("validation_accuracy", "test_accuracy", "train_accuracy"):
-        msg = f"metric must be validation_accuracy, test_accuracy or train_accuracy, got {metric!r}"
+    if metric not in _ACCURACIES:
+        msg = f"metric must be {_ACCURACY_CHOICE}, got {metric!r}"
         raise ValueError(msg)
     if stage not in _STAGES:
         msg = f"stage must be one of {list(_STAGES)}, got {stage!r}"
@@ -341,8 +347,8 @@ def learning_curve(
     from .analysis import _frames
     from .dataset import filter_hashes
 
-    if metric not in ("validation_accuracy", "test_accuracy", "train_accuracy"):
-        msg = f"metric must be validation_accuracy, test_accuracy or train_accuracy, got {metric!r}"
+    if metric not in _ACCURACIES:
+        msg = f"metric must be {_ACCURACY_CHOICE}, got {metric!r}"
         raise ValueError(msg)
     fig, ax = _figure(width, height, dpi)
     from matplotlib.lines import Line2D
@@ -738,7 +744,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--dpi", type=float, default=100.0, help="dots per inch (default 100)")
         return s
 
-    metrics = ("validation_accuracy", "test_accuracy", "train_accuracy")
+    metrics = _ACCURACIES
     s = common(
         "overview", "parameters vs training time, coloured by mean validation accuracy", 8, 6
     )

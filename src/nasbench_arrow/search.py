@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .constants import CELLS_BY_VERTEX_COUNT, INPUT, OUTPUT
+from .constants import CELLS_BY_VERTEX_COUNT, INPUT, MAX_VERTICES, OUTPUT
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -460,9 +460,9 @@ def sample_dataset(
     if (
         isinstance(max_vertices, bool)
         or not isinstance(max_vertices, int)
-        or not 2 <= max_vertices <= 7
+        or not 2 <= max_vertices <= MAX_VERTICES
     ):
-        msg = f"max_vertices must be an int in 2..7, got {max_vertices!r}"
+        msg = f"max_vertices must be an int in 2..{MAX_VERTICES}, got {max_vertices!r}"
         raise ValueError(msg)
     base = _cache_base(cache_dir)
     root = base / f"sample-v{max_vertices}-s{seed}-f{FORMAT_VERSION}"

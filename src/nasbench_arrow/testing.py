@@ -70,6 +70,7 @@ from .constants import (
     OUTPUT,
     VALID_EPOCHS,
 )
+from .layout import METRICS, STAGES
 from .records import EvaluationData, ModelMetrics, encode_metrics_values
 from .tfrecord import TFRecordWriter
 
@@ -117,9 +118,6 @@ INCEPTION_STORED_MATRIX = (
 INCEPTION_STORED_OPS = (INPUT, CONV3X3, CONV1X1, MAXPOOL3X3, CONV3X3, CONV3X3, OUTPUT)
 INCEPTION_HASH = "28cfc7874f6d200472e1a9dcd8650aa0"
 
-# Order of the 17 flat values (see records.decode_metrics_values).
-_METRICS = ("current_epoch", "training_time", "train_accuracy", "validation_accuracy",
-            "test_accuracy")  # fmt: skip
 _CHUNK_CELLS = 1024  # cells per batch of synthetic values: fixed, so results are reproducible
 
 
@@ -163,7 +161,9 @@ class ExpectedRecord(NamedTuple):
 
     def stat(self, stage: str, metric: str) -> float:
         """One value, e.g. ``stat("final", "test_accuracy")`` (stages: start, halfway, final)."""
-        return self.values[5 * ("start", "halfway", "final").index(stage) + _METRICS.index(metric)]
+        # The 17 flat values (records.decode_metrics_values): the METRICS of each of
+        # the STAGES in turn, then trainable_parameters and total_time.
+        return self.values[len(METRICS) * STAGES.index(stage) + METRICS.index(metric)]
 
 
 @dataclass

@@ -43,7 +43,16 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import AVAILABLE_OPS, INPUT, NUM_REPEATS, OUTPUT, VALID_EPOCHS
+from ..constants import (
+    AVAILABLE_OPS,
+    INPUT,
+    NUM_MODULES_PER_STACK,
+    NUM_REPEATS,
+    NUM_STACKS,
+    OUTPUT,
+    STEM_FILTERS,
+    VALID_EPOCHS,
+)
 from ..errors import NASBenchError, TFRecordError
 from ..tfrecord import TFRecordWriter
 from .units import (
@@ -316,9 +325,9 @@ def _parser() -> argparse.ArgumentParser:
         default=2.0,
         help="the original's tpu_num_shards factor (default 2: peak rate 0.2)",
     )
-    recipe.add_argument("--stem-filters", type=int, default=128)
-    recipe.add_argument("--num-stacks", type=int, default=3)
-    recipe.add_argument("--num-modules-per-stack", type=int, default=3)
+    recipe.add_argument("--stem-filters", type=int, default=STEM_FILTERS)
+    recipe.add_argument("--num-stacks", type=int, default=NUM_STACKS)
+    recipe.add_argument("--num-modules-per-stack", type=int, default=NUM_MODULES_PER_STACK)
     dist = p.add_argument_group("Ray (the `ray` extra)")
     dist.add_argument(
         "--ray",

@@ -15,16 +15,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..constants import CONV1X1, CONV3X3, MAXPOOL3X3
-from ..errors import import_optional
-from ..params import (
+from ..constants import (
+    CONV1X1,
+    CONV3X3,
+    MAXPOOL3X3,
     NUM_LABELS,
     NUM_MODULES_PER_STACK,
     NUM_STACKS,
     STEM_FILTERS,
-    _pruned,
-    vertex_channels,
 )
+from ..errors import import_optional
+from ..params import _pruned, vertex_channels
 
 # The install hint rather than a bare ModuleNotFoundError when the `train` extra is missing.
 tf = import_optional("tensorflow", "train", "Training cells (nasbench_arrow.train)")

@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import NUM_LABELS, NUM_MODULES_PER_STACK, NUM_STACKS, STEM_FILTERS
 from ..errors import TrainingAbortedError, import_optional
-from ..params import NUM_LABELS, NUM_MODULES_PER_STACK, NUM_STACKS, STEM_FILTERS, _pruned
+from ..params import _pruned
 from ..records import EvaluationData, ModelMetrics
 from .data import Cifar10, eval_dataset, num_eval_images, train_dataset
 from .model import DATA_FORMATS, MIXED_PRECISION, build_model
