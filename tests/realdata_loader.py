@@ -109,11 +109,15 @@ def _write_published(path: Path, cells: dict[str, dict], budgets: tuple[int, ...
                         source = "genuine"
                     elif e in cell["runs"]:
                         values = _published_values(cell["runs"][e][r], e, h, r, cell["params"])
-                        payload = format_payload(h, e, adjacency, operations, encode_metrics_values(values))
+                        payload = format_payload(
+                            h, e, adjacency, operations, encode_metrics_values(values)
+                        )
                         source = "published"
                     else:
                         values = _filler_values(h, e, r, cell)
-                        payload = format_payload(h, e, adjacency, operations, encode_metrics_values(values))
+                        payload = format_payload(
+                            h, e, adjacency, operations, encode_metrics_values(values)
+                        )
                         source = "synthetic"
                     writer.write(payload)
                     records.append(

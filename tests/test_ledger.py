@@ -203,7 +203,8 @@ def test_ledger_entry_is_the_positional_record():
     by_entry.add(LedgerEntry(*values))
     by_entry.add(LedgerEntry(**dict(zip(fields, values))))
     assert by_entry.rows()[0] == by_position.rows()[0]
-    assert by_entry.rows()[1] == {**by_position.rows()[0], "query": 1, "repeated_cell": True, "times_seen": 1}
+    again = {"query": 1, "repeated_cell": True, "times_seen": 1}
+    assert by_entry.rows()[1] == {**by_position.rows()[0], **again}
     assert by_entry.summary()["repeated_training_time"] == 42.0
     plain = QueryLedger()  # the default clock (a lambda clock would not pickle)
     plain.add(LedgerEntry(*values))

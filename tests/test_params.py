@@ -176,10 +176,25 @@ def test_network_recipe_has_one_home():
     from nasbench_arrow import constants, params
     from nasbench_arrow.train.cli import _parser
 
-    recipe = (constants.STEM_FILTERS, constants.NUM_STACKS, constants.NUM_MODULES_PER_STACK, constants.NUM_LABELS)
+    recipe = (
+        constants.STEM_FILTERS,
+        constants.NUM_STACKS,
+        constants.NUM_MODULES_PER_STACK,
+        constants.NUM_LABELS,
+    )
     assert recipe == (128, 3, 3, 10)
-    assert (params.STEM_FILTERS, params.NUM_STACKS, params.NUM_MODULES_PER_STACK, params.NUM_LABELS) == recipe
+    assert (
+        params.STEM_FILTERS,
+        params.NUM_STACKS,
+        params.NUM_MODULES_PER_STACK,
+        params.NUM_LABELS,
+    ) == recipe
     config = constants.default_config()
-    assert (config["stem_filter_size"], config["num_stacks"], config["num_modules_per_stack"], config["num_labels"]) == recipe
+    assert (
+        config["stem_filter_size"],
+        config["num_stacks"],
+        config["num_modules_per_stack"],
+        config["num_labels"],
+    ) == recipe
     args = _parser().parse_args(["--out", "x"])
     assert (args.stem_filters, args.num_stacks, args.num_modules_per_stack) == recipe[:3]
