@@ -486,6 +486,9 @@ def run_part(
     cpu0 = time.process_time()
     records = 0
     epochs: set[int] = set()
+    # Budgets in the order this part first meets them (the original API's valid_epochs
+    # is a set filled in file order, and its iteration order follows that order).
+    epochs_order: list[int] = []
     end = None
     overran = False
     error = None
@@ -514,7 +517,11 @@ def run_part(
                     cols = parse_block(block, source=name, stats=stats)
                     writer.write(cols)
                     records += len(block.byte_offsets)
-                    epochs.update(np.unique(cols["epochs"]).tolist())
+                    seen, first = np.unique(cols["epochs"], return_index=True)
+                    for e in seen[np.argsort(first)].tolist():
+                        if e not in epochs:
+                            epochs_order.append(e)
+                    epochs.update(seen.tolist())
                     if shared is not None:
                         shared[1 + 2 * part] = records
                         last = int(block.byte_offsets[-1])
@@ -544,6 +551,7 @@ def run_part(
         "end": end,
         "overran": overran,
         "epochs": sorted(epochs),
+        "epochs_order": epochs_order,
         "spill": spill,
         "fast": stats.get("fast", 0),
         "exact": stats.get("exact", 0),
@@ -1099,6 +1107,9 @@ def _convert_open(
         if valid[-1]["end"] != size:
             raise _changed(name, f"it ended at byte {valid[-1]['end']:,} instead of {size:,}")
         epochs_all = sorted(set().union(*(r["epochs"] for r in valid)))
+        epochs_in_file_order: list[int] = []
+        for r in valid:  # parts are in file order
+            epochs_in_file_order += [e for e in r.get("epochs_order", []) if e not in epochs_in_file_order]
         if records == 0:
             msg = f"source {str(src)!r} holds no records; nothing to convert"
             raise ConversionError(msg, source=str(src))
@@ -1165,6 +1176,7 @@ def _convert_open(
             "cells": ncells,
             "runs": nruns,
             "epochs": epochs_all,
+            "epochs_in_file_order": epochs_in_file_order,
             "repeats": max(b["max_repeats"] for b in buckets),
             "complete": complete,
         }

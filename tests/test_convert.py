@@ -205,6 +205,7 @@ def test_genuine_record_converts_exactly(realdata, tmp_path):
         "cells": 1,
         "runs": 1,
         "epochs": [4],
+        "epochs_in_file_order": [4],
         "repeats": 1,
         "complete": False,
     }
@@ -423,11 +424,14 @@ def test_manifest_content(full_fixture):
         "published": None,
     }
     n = len(info.hashes)
+    # Independent of the converter: the budgets in the order the written records list them.
+    first_seen = list(dict.fromkeys(r.epochs for r in info.records))
     assert doc["counts"] == {
         "records": n * 12,
         "cells": n,
         "runs": n * 12,
         "epochs": [4, 12, 36, 108],
+        "epochs_in_file_order": first_seen,
         "repeats": 3,
         "complete": True,
     }

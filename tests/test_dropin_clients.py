@@ -229,6 +229,7 @@ def test_hash_iterator_and_budget_keys_follow_file_order(small_space):
     nb = api.NASBench(root)
     assert list(nb.hash_iterator()) == list(reference.hash_iterator())
     assert len(nb.hash_iterator()) == len(reference.hash_iterator())
+    assert list(nb.valid_epochs) == list(reference.valid_epochs) and str(nb.valid_epochs) == str(reference.valid_epochs)
     some = list(reference.hash_iterator())[::97]
     orders = set()
     for h in some:

@@ -2102,12 +2102,6 @@ def test_seminas_query_every_cell_equals_the_original(data_dir):
     assert len(theirs[1]) == 2532 and theirs[0].startswith("mean=")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "valid_epochs iterates in another order than the original's: api.py __init__ sets "
-    "self.valid_epochs = set(self._dataset.epochs), the original adds each record's epochs in file "
-    "order (on this file {12, 108, 4, 36} against {108, 4, 12, 36}; the four budgets collide in an "
-    "8-slot set, so the order is insertion order); _epochs_for_message restores it only in the "
-    "OutOfDomainError text. get_best's dict, keyed in that order, is saved in another order"))
 def test_nasbench_tests_get_best_saves_what_the_original_saves(data_dir, tmp_path):
     """nasbench-tests get_best.py: per-budget best cell, iterating valid_epochs; the saved dict, in order.
 

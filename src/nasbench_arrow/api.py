@@ -247,7 +247,11 @@ class NASBench:
 
         self._dataset = _dataset.open_dataset(dataset_file, cache_dir=cache_dir, verify=verify)
         self._index = self._dataset.index
-        self.valid_epochs = set(self._dataset.epochs)
+        # A set filled in the order the file first lists each budget, as the original's:
+        # the iteration (and printing) order of a set of these four ints follows it.
+        self.valid_epochs = set()
+        for e in _file_order_epochs(self._dataset):
+            self.valid_epochs.add(e)
         self._source_order: tuple[np.ndarray, list[int]] | None = None
         self._make_statistics()
 
@@ -766,7 +770,7 @@ class NASBench:
 
     def _epochs_for_message(self) -> set:
         """``valid_epochs`` as the original would print it (a set filled in file order)."""
-        if self.valid_epochs == set(self._dataset.epochs):
+        if self.valid_epochs == set(self._dataset.epochs) and not _recorded_file_order(self._dataset):
             _, in_file_order = self._source_order_cached()
             ordered: set = set()
             for e in in_file_order:
@@ -1141,6 +1145,18 @@ class NASBench:
 
 
 _NOT_A_SPEC = object()
+
+
+def _recorded_file_order(dataset: _dataset.Dataset) -> list[int] | None:
+    """Budgets in file order as the converter recorded them (None for older datasets)."""
+    order = dataset.manifest.counts.get("epochs_in_file_order")
+    if isinstance(order, list) and sorted(order) == list(dataset.epochs):
+        return [int(e) for e in order]
+    return None
+
+
+def _file_order_epochs(dataset: _dataset.Dataset) -> list[int]:
+    return _recorded_file_order(dataset) or list(dataset.epochs)
 
 
 _ORIGINAL_HOOKS = tuple(getattr(NASBench, name) for name in _QUERY_HOOKS)
