@@ -27,6 +27,8 @@ import operator
 import numpy as np
 import pyarrow as pa
 
+from .constants import AVAILABLE_OPS, MAX_VERTICES
+
 __all__ = [
     "BUCKETS",
     "BUCKET_COLUMN",
@@ -191,7 +193,8 @@ INDEX_FILES = {
 # gathers and adds of (n, P) arrays and a row minimum (about 4 ms for 10,000
 # cells of 7 vertices, exact, no floating point).
 
-_LABEL_BASE = 3 ** 5  # label code of 5 interior vertices in base 3 stays below this
+# The label code of the (at most 5) interior vertices, in base 3, stays below this.
+_LABEL_BASE = len(AVAILABLE_OPS) ** (MAX_VERTICES - 2)
 _GROUP_BITS = 7
 _CANON_CHUNK = 1 << 11  # rows at a time: keeps the (rows, permutations) temporaries in cache (~2 MB)
 
