@@ -143,22 +143,34 @@ def convert_in_child(source: Path, root: Path, *, overwrite: bool) -> None:
                         sys.stderr.write(line.decode("utf-8", "replace"))
                 rc = proc.wait()
             except BaseException:
-                # Interrupted while waiting: let the child clean its temp directory up, then go.
-                with contextlib.suppress(OSError):
-                    proc.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=60)
+                # Interrupted while waiting. A Ctrl-C at a terminal reached the child too (one
+                # process group) and it is cleaning up: give it a moment before asking it to
+                # stop, so that a second signal does not cut its clean-up short.
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(OSError):
+                        proc.send_signal(signal.SIGTERM)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=60)
+                _remove_leftovers(root)
                 raise
-        if rc < 0:
-            # Killed by a signal (SIGKILL, the OOM killer): its temp directory stays behind
-            # (nobody else is converting into root: this process holds the lock).
-            from .converters.pipeline import remove_stale_siblings
-
-            remove_stale_siblings(Path(os.path.abspath(root)))
+        if rc != 0:
+            # Killed by a signal (SIGKILL, the OOM killer) or interrupted: a temp directory may
+            # stay behind (nobody else is converting into root: this process holds the lock).
+            _remove_leftovers(root)
         _raise_child_error(rc, result_path, source)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(result_path)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Remove temp/backup directories a dead conversion into ``root`` left beside it."""
+    from .converters.pipeline import remove_stale_siblings
+
+    with contextlib.suppress(OSError):
+        remove_stale_siblings(Path(os.path.abspath(root)))
 
 
 def _raise_child_error(rc: int, result_path: str, source: Path) -> None:
