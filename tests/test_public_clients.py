@@ -2144,9 +2144,6 @@ print(metrics.trainable_parameters, metrics.evaluation_data[2].test_accuracy)
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nasbench_arrow.compat provides no nasbench.lib.model_metrics_pb2 (compat.MODULES / install()), so "
-    "`from nasbench.lib import model_metrics_pb2` raises ImportError under the compat runner"))
 def test_clients_importing_model_metrics_pb2_run_through_the_compat_runner(data_dir, tmp_path):
     """`from nasbench.lib import model_metrics_pb2` and ModelMetrics.FromString work as in the original."""
     payload = next(reference_loader.iter_tfrecord(data_dir / "nasbench_full.tfrecord")).decode()

@@ -26,6 +26,7 @@ model_spec, config``. Two supported ways to run them without editing them:
 ``nasbench.lib.config``         ``build_config()`` (the original's defaults)
 ``nasbench.lib.base_ops``       op names and ``OP_MAP``'s keys; the TensorFlow layer
                                 classes raise with the install hint (``train`` extra)
+``nasbench.lib.model_metrics_pb2``  ``ModelMetrics`` / ``EvaluationData`` (protobuf package)
 ==============================  =====================================================
 
 It never shadows a real ``nasbench`` silently: when one is importable (the
@@ -55,6 +56,7 @@ MODULES = (
     "nasbench.lib.model_spec",
     "nasbench.lib.config",
     "nasbench.lib.base_ops",
+    "nasbench.lib.model_metrics_pb2",
 )
 _MARK = "__nasbench_arrow_compat__"
 
@@ -121,6 +123,65 @@ def _base_ops_module() -> types.ModuleType:
         OP_MAP=dict(layers, **{op: layers[cls] for op, cls in _OP_CLASSES.items()}),
         **layers,
     )
+
+
+def _model_metrics_module() -> types.ModuleType:
+    """``nasbench.lib.model_metrics_pb2``: ``ModelMetrics`` / ``EvaluationData`` protobuf classes.
+
+    Built on first use from the proto2 layout of the original's
+    ``model_metrics.proto`` (the ``protobuf`` package is needed for these
+    classes only; nasbench-arrow decodes records without it).
+    """
+    module = _module(
+        "nasbench.lib.model_metrics_pb2",
+        "The original's ModelMetrics protobuf messages, built from their layout (needs the protobuf package).",
+    )
+    built: dict[str, type] = {}
+
+    def __getattr__(name: str):
+        if name not in ("ModelMetrics", "EvaluationData"):
+            msg = f"module 'nasbench.lib.model_metrics_pb2' has no attribute {name!r}"
+            raise AttributeError(msg)
+        if not built:
+            built.update(_build_metrics_classes())
+        return built[name]
+
+    module.__getattr__ = __getattr__
+    return module
+
+
+def _build_metrics_classes() -> dict[str, type]:
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    except ImportError as exc:
+        msg = (
+            "nasbench.lib.model_metrics_pb2 needs the protobuf package for its message classes "
+            f"({exc}); install it with: pip install protobuf"
+        )
+        raise MissingDependencyError(msg) from exc
+    fdp = descriptor_pb2.FileDescriptorProto(name="nasbench/lib/model_metrics.proto", package="nasbench", syntax="proto2")
+    field = descriptor_pb2.FieldDescriptorProto
+    evaluation = fdp.message_type.add(name="EvaluationData")
+    names = ("current_epoch", "training_time", "train_accuracy", "validation_accuracy", "test_accuracy")
+    for number, name in enumerate(names, start=1):
+        evaluation.field.add(name=name, number=number, label=field.LABEL_OPTIONAL, type=field.TYPE_DOUBLE)
+    evaluation.field.add(name="checkpoint_path", number=6, label=field.LABEL_OPTIONAL, type=field.TYPE_STRING)
+    metrics = fdp.message_type.add(name="ModelMetrics")
+    metrics.field.add(
+        name="evaluation_data",
+        number=1,
+        label=field.LABEL_REPEATED,
+        type=field.TYPE_MESSAGE,
+        type_name=".nasbench.EvaluationData",
+    )
+    metrics.field.add(name="trainable_parameters", number=2, label=field.LABEL_OPTIONAL, type=field.TYPE_INT32)
+    metrics.field.add(name="total_time", number=3, label=field.LABEL_OPTIONAL, type=field.TYPE_DOUBLE)
+    pool = descriptor_pool.DescriptorPool()  # private: never clashes with a real nasbench's pool
+    pool.Add(fdp)
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"nasbench.{name}"))
+        for name in ("ModelMetrics", "EvaluationData")
+    }
 
 
 _OP_CLASSES = {"conv3x3-bn-relu": "Conv3x3BnRelu", "conv1x1-bn-relu": "Conv1x1BnRelu", "maxpool3x3": "MaxPool3x3"}
@@ -192,6 +253,7 @@ def _install_into(package_name: str | None) -> None:
         build_config=constants.default_config,
     )
     base_ops = _base_ops_module()
+    model_metrics_pb2 = _model_metrics_module()
     lib = _module(
         "nasbench.lib",
         "nasbench.lib of the original, provided by nasbench-arrow.",
@@ -199,6 +261,7 @@ def _install_into(package_name: str | None) -> None:
         model_spec=spec_module,
         config=config,
         base_ops=base_ops,
+        model_metrics_pb2=model_metrics_pb2,
         __path__=[],
     )
     if package_name is None:
@@ -223,6 +286,7 @@ def _install_into(package_name: str | None) -> None:
             "nasbench.lib.model_spec": spec_module,
             "nasbench.lib.config": config,
             "nasbench.lib.base_ops": base_ops,
+            "nasbench.lib.model_metrics_pb2": model_metrics_pb2,
         }
     )
 
