@@ -694,3 +694,15 @@ def test_nasbench_encode_equals_encoding_the_stored_specs(small_space):
         some = hashes[::211]
         assert np.array_equal(nb.encode(kind, some), encodings.encode([nb.spec_from_hash(h) for h in some], kind))
         assert np.array_equal(rows[::211], nb.encode(kind, some))
+
+
+def test_query_many_keys_have_the_stored_types_of_runs(small_space):
+    """query_many's epochs/repeat columns have runs()'s types, so the two join on them directly."""
+    _, root, info = small_space
+    nb = api.NASBench(root, rng="private")
+    df = nb.query_many(list(info.hashes[:20]), epochs=36, count_budget=False)
+    runs = nb.runs(list(info.hashes[:20])).collect()
+    assert df.schema["epochs"] == runs.schema["epochs"] and df.schema["repeat"] == runs.schema["repeat"]
+    joined = df.join(runs, on=["module_hash", "epochs", "repeat"], how="inner")
+    assert joined.height == 20
+    assert (joined["test_accuracy"] == joined["final_test_accuracy"]).all()

@@ -579,3 +579,16 @@ def test_bool_and_int_specs_prune_alike(matrix):
         assert (
             np.array_equal(as_int.matrix, as_bool.matrix.astype(int)) and as_int.ops == as_bool.ops
         )
+
+
+def test_visualize_without_the_dot_program_says_how_to_get_it(monkeypatch):
+    """Rendering without Graphviz's dot raises MissingDependencyError naming the program and to_dot()."""
+    graphviz = pytest.importorskip("graphviz", reason="the plot extra (graphviz) is not installed")
+    from nasbench_arrow.errors import MissingDependencyError
+
+    monkeypatch.setenv("PATH", "")
+    graph = ModelSpec([[0, 1], [0, 0]], ["input", "output"]).visualize()
+    assert isinstance(graph, graphviz.Digraph)
+    with pytest.raises(MissingDependencyError, match="Graphviz 'dot' program") as err:
+        graph.pipe(format="png")
+    assert "to_dot()" in str(err.value)

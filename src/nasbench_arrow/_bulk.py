@@ -357,8 +357,9 @@ def query_frame(
     params = index.cell_params[rows].astype(np.int64)
     frame: dict[str, Any] = {
         "module_hash": pl.Series(index.cell_hash[rows], dtype=pl.Binary).cast(pl.String),
-        "epochs": np.full(n, int(epochs), np.int64),
-        "repeat": repeat_col if repeat_col is not None else pl.Series([None] * n, dtype=pl.Int64),
+        # The stored types, as in runs(): epochs i16, repeat i8 (joins on these keys then match).
+        "epochs": np.full(n, int(epochs), np.int16),
+        "repeat": repeat_col.astype(np.int8) if repeat_col is not None else pl.Series([None] * n, dtype=pl.Int8),
         "trainable_parameters": params,
     }
     if mean:

@@ -545,7 +545,9 @@ class NASBench:
                 "to cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) or its extracted directory"
             )
             raise ValueError(msg)
-        metrics = train.train_and_evaluate(model_spec, train.load_cifar10(data_path), epochs=self.config["train_epochs"])
+        # The data first: a wrong path is reported before the trainer (TensorFlow) is imported.
+        data = train.load_cifar10(data_path)
+        metrics = train.train_and_evaluate(model_spec, data, epochs=self.config["train_epochs"])
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         metadata = dataclasses.asdict(metrics) if dataclasses.is_dataclass(metrics) else metrics
@@ -943,8 +945,8 @@ class NASBench:
         Returns
         -------
         pl.DataFrame
-            ``module_hash`` (str), ``epochs`` (i64), ``repeat`` (i64; null for
-            ``"mean"``), ``trainable_parameters`` (i64), ``training_time``
+            ``module_hash`` (str), ``epochs`` (i16) and ``repeat`` (i8; null for
+            ``"mean"``) as in :meth:`runs`, ``trainable_parameters`` (i64), ``training_time``
             (seconds), ``train_accuracy``, ``validation_accuracy``,
             ``test_accuracy`` (fractions 0-1); with ``repeat="mean"`` also
             ``num_repeats`` and ``training_time_std`` ... ``test_accuracy_std``.

@@ -42,7 +42,7 @@ from itertools import compress
 
 import numpy as np
 
-from .errors import import_optional
+from .errors import MissingDependencyError, import_optional
 from .graph import _hash_int_rows, _integral_rows, _rows_upper_triangular, hash_module, is_upper_triangular
 
 __all__ = ["ModelSpec", "is_upper_triangular"]
@@ -283,7 +283,7 @@ class ModelSpec:
         """
         graphviz = import_optional("graphviz", "plot", "ModelSpec.visualize")
         labels, edges = self._drawing()
-        graph = graphviz.Digraph()
+        graph = _digraph_class(graphviz)()
         for v, label in enumerate(labels):
             graph.node(str(v), label)
         for src, dst in edges:
@@ -347,6 +347,43 @@ def _hash_array(matrix: np.ndarray, labeling) -> str:
 def _cached_hash(data: bytes, shape: tuple, dtype: str, labeling: tuple) -> str:
     matrix = np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape)
     return _hash_array(matrix, labeling)
+
+
+_DIGRAPH: list = []
+
+
+def _digraph_class(graphviz):
+    """``graphviz.Digraph`` whose ``render``/``pipe`` say that the Graphviz ``dot`` program is missing.
+
+    The Python package only writes DOT text; drawing needs the ``dot``
+    executable, which pip does not install.
+    """
+    if _DIGRAPH:
+        return _DIGRAPH[0]
+
+    def _missing_dot(exc):
+        msg = (
+            "drawing the cell needs the Graphviz 'dot' program, which is not a pip package "
+            f"({exc}); install it (apt install graphviz, brew install graphviz or conda install graphviz), "
+            "or use ModelSpec.to_dot() for the DOT text"
+        )
+        return MissingDependencyError(msg)
+
+    class CellDigraph(graphviz.Digraph):
+        def render(self, *args, **kwargs):
+            try:
+                return super().render(*args, **kwargs)
+            except graphviz.ExecutableNotFound as exc:
+                raise _missing_dot(exc) from exc
+
+        def pipe(self, *args, **kwargs):
+            try:
+                return super().pipe(*args, **kwargs)
+            except graphviz.ExecutableNotFound as exc:
+                raise _missing_dot(exc) from exc
+
+    _DIGRAPH.append(CellDigraph)
+    return CellDigraph
 
 
 def _dot_quote(text: str) -> str:
