@@ -1160,12 +1160,6 @@ def test_compat_runner_beside_a_data_directory_named_nasbench(tmp_path):
     assert proc.stdout.strip() == "nasbench_arrow.api"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.py __getstate__ takes os.path.abspath(self._dataset.root) at pickling time, against the cwd of that "
-    "moment: an object opened by a relative path before an os.chdir pickles a wrong absolute path and cannot be "
-    "unpickled (DatasetNotFoundError). Resolve the root when opening (dataset.open_dataset / Dataset.root absolute)",
-)
 def test_pickle_after_a_chdir_of_an_object_opened_by_a_relative_path(converted_fixture, monkeypatch, tmp_path):
     """Opened relative, then the script changes directory, then pickles (a worker pool started later)."""
     monkeypatch.chdir(converted_fixture.root.parent)

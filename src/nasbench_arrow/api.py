@@ -246,6 +246,7 @@ class NASBench:
         self._rng_mode = rng if isinstance(rng, str) else "instance"
 
         self._dataset = _dataset.open_dataset(dataset_file, cache_dir=cache_dir, verify=verify)
+        self._absolute_root = os.path.abspath(self._dataset.root)
         self._index = self._dataset.index
         # A set filled in the order the file first lists each budget, as the original's:
         # the iteration (and printing) order of a set of these four ints follows it.
@@ -1104,8 +1105,8 @@ class NASBench:
         # index instead of receiving a copy of it. What the caller built, edited or
         # added in the statistics dicts travels along, as with the original's dicts.
         state = {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
-        # Absolute: a receiver may run in another working directory.
-        state["_root"] = os.path.abspath(self._dataset.root)
+        # Absolute as of the open: a receiver (or this process after a chdir) may be elsewhere.
+        state["_root"] = self._absolute_root
         state["_reopen_verify"] = "none" if self._dataset.verify == "none" else "index"
         state["_spec_cache"] = {}
         state["_source_order"] = None
@@ -1129,6 +1130,7 @@ class NASBench:
         if self._rng_mode == "global":
             self._rng = random._inst
         self._dataset = _dataset.open_dataset(root, verify=verify)
+        self._absolute_root = os.path.abspath(self._dataset.root)
         self._index = self._dataset.index
         self._make_statistics(ensure=False)
         self._fixed._restore(fixed_state)
