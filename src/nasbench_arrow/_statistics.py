@@ -226,6 +226,8 @@ class LazyStatistics(dict):
         self._span = 1
         #: Whether anything was built, set or deleted (query() reads such entries through the dict).
         self.touched = False
+        #: The key of the entry built by ensure_built_entry while nothing else was (else None).
+        self.prebuilt: str | None = None
         # Whether a delete that empties the storage builds another entry (see ensure_built_entry).
         self._ensure_on_delete = False
 
@@ -297,16 +299,24 @@ class LazyStatistics(dict):
         self._ensure_on_delete = True
         if self._first_entry is not None and self._index.num_cells and self._index.hash_at(0) not in self._gone:
             # A cheap exact entry where the general build would need the whole file order.
-            dict.setdefault(self, self._index.hash_at(0), self._first_entry(self._index, self._order))
-            self.touched = True
+            key = self._index.hash_at(0)
+            dict.setdefault(self, key, self._first_entry(self._index, self._order))
+            self._mark_prebuilt(key)
             return
         for row in range(self._index.num_cells):
             key = self._index.hash_at(row)
             if key not in self._gone:
                 entry = self._build_rows(self._index, np.array([row], dtype=np.int64), self._order)[0]
                 dict.setdefault(self, key, entry)
-                self.touched = True
+                self._mark_prebuilt(key)
                 return
+
+    def _mark_prebuilt(self, key: str) -> None:
+        # The one entry built for json, not by the caller: query() keeps its fast path for
+        # every other cell (this one it reads through the dict, edits included).
+        if self.touched:
+            return
+        self.prebuilt = key
 
     def _stored_row(self, key: Any) -> int | None:
         """Row of a key that the dataset holds and that is still at its file position."""
