@@ -349,7 +349,8 @@ def _cached_hash(data: bytes, shape: tuple, dtype: str, labeling: tuple) -> str:
     return _hash_array(matrix, labeling)
 
 
-_DIGRAPH: list = []
+# graphviz.Digraph class -> its subclass below (keyed by class: a reloaded graphviz gets its own).
+_DIGRAPH: dict = {}
 
 
 def _digraph_class(graphviz):
@@ -358,8 +359,9 @@ def _digraph_class(graphviz):
     The Python package only writes DOT text; drawing needs the ``dot``
     executable, which pip does not install.
     """
-    if _DIGRAPH:
-        return _DIGRAPH[0]
+    cached = _DIGRAPH.get(graphviz.Digraph)
+    if cached is not None:
+        return cached
 
     def _missing_dot(exc):
         msg = (
@@ -382,7 +384,7 @@ def _digraph_class(graphviz):
             except graphviz.ExecutableNotFound as exc:
                 raise _missing_dot(exc) from exc
 
-    _DIGRAPH.append(CellDigraph)
+    _DIGRAPH[graphviz.Digraph] = CellDigraph
     return CellDigraph
 
 
