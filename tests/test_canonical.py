@@ -240,3 +240,24 @@ def test_query_many_with_other_available_ops_hashes(converted_fixture):
         assert df["test_accuracy"][0] == want[0][1]
     else:
         assert df["test_accuracy"][0] is None
+
+
+def test_single_canonical_key_equals_the_vectorised_one():
+    """layout.canonical_key (one cell, Python tables) equals canonical_keys for cells of 2..7 vertices, -1 below the diagonal."""
+    from nasbench_arrow.constants import AVAILABLE_OPS
+    from nasbench_arrow.testing import sample_cells
+
+    checked = set()
+    for cell in sample_cells(600, seed=21):
+        matrix = np.asarray(cell.matrix if hasattr(cell, "matrix") else cell[0])
+        ops = list(cell.ops if hasattr(cell, "ops") else cell[1])
+        v = matrix.shape[0]
+        labels = [AVAILABLE_OPS.index(op) for op in ops[1:-1]]
+        labeling = sum(label * 3**k for k, label in enumerate(labels))
+        expected = layout.canonical_keys(matrix[None], np.array(labels, dtype=np.int64).reshape(1, v - 2), v)[0]
+        assert layout.canonical_key(matrix.ravel().tolist(), labeling, v) == expected
+        lower = matrix.copy()
+        lower[v - 1, 0] = 1
+        assert layout.canonical_key(lower.ravel().tolist(), labeling, v) == -1
+        checked.add(v)
+    assert checked == {2, 3, 4, 5, 6, 7}

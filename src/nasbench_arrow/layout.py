@@ -277,19 +277,23 @@ def canonical_keys(adjacency: np.ndarray, labels: np.ndarray, num_vertices: int)
 def _single_key_tables(v: int) -> tuple:
     """Per-V tables of :func:`canonical_key`, as Python containers (no numpy view per look-up).
 
-    Returns the flat positions of the upper slots and of the lower triangle
-    (diagonal included) as ``itemgetter``s, a dict from a group's 7-tuple of
-    0/1 values to its pattern number, the edge-term rows ``[group][pattern] ->
+    Returns an ``itemgetter`` of the lower triangle's flat positions (diagonal
+    included), one ``itemgetter`` per group of 7 upper slots (a short last
+    group is padded with position 0, the input's diagonal, which the lower
+    check has just found to be 0), a dict from a group's 7-tuple of 0/1
+    values to its pattern number, the edge-term rows ``[group][pattern] ->
     (P,) int64`` and the label-term rows ``[labeling] -> (P,) int64``.
     """
     upper, _place, edge, label_codes = _canon_tables(v)
     slots = [int(i) * v + int(j) for i, j in zip(*upper)]
     lower = [i * v + j for i in range(v) for j in range(i + 1)]
     groups = len(edge)
+    slots += [0] * (groups * _GROUP_BITS - len(slots))
+    getters = [operator.itemgetter(*slots[g * _GROUP_BITS : (g + 1) * _GROUP_BITS]) for g in range(groups)]
     patterns = {bits: sum(b << k for k, b in enumerate(bits)) for bits in itertools.product((0, 1), repeat=_GROUP_BITS)}
     edge_rows = [[edge[g, p].copy() for p in range(1 << _GROUP_BITS)] for g in range(groups)]
     label_rows = [label_codes[t].copy() for t in range(len(label_codes))]
-    return slots, operator.itemgetter(*lower), patterns, edge_rows, label_rows
+    return operator.itemgetter(*lower), getters, patterns, edge_rows, label_rows
 
 
 def canonical_key(flat: list, labeling: int, num_vertices: int) -> int:
@@ -311,14 +315,12 @@ def canonical_key(flat: list, labeling: int, num_vertices: int) -> int:
     int
         The key, or -1 when the matrix is not strictly upper triangular.
     """
-    slots, lower, patterns, edge_rows, label_rows = _single_key_tables(num_vertices)
+    lower, getters, patterns, edge_rows, label_rows = _single_key_tables(num_vertices)
     if any(lower(flat)):  # at least 3 positions for V >= 2: a tuple
         return -1
-    bits = [flat[k] for k in slots]
-    bits += [0] * (len(edge_rows) * _GROUP_BITS - len(bits))
-    codes = label_rows[labeling] + edge_rows[0][patterns[tuple(bits[:_GROUP_BITS])]]
-    for g in range(1, len(edge_rows)):
-        codes += edge_rows[g][patterns[tuple(bits[g * _GROUP_BITS : (g + 1) * _GROUP_BITS])]]
+    codes = label_rows[labeling] + edge_rows[0][patterns[getters[0](flat)]]
+    for g in range(1, len(getters)):
+        codes += edge_rows[g][patterns[getters[g](flat)]]
     return int(codes.min()) * 8 + num_vertices
 
 
