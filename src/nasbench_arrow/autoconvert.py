@@ -35,9 +35,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ConversionError, DatasetExistsError, DatasetFormatError, NASBenchError, TFRecordError
+from .errors import (
+    ConversionError,
+    DatasetExistsError,
+    DatasetFormatError,
+    NASBenchError,
+    TFRecordError,
+)
 
-__all__ = ["convert_in_child", "conversion_lock"]
+__all__ = ["conversion_lock", "convert_in_child"]
 
 # The parent's import path, handed to the child so it imports this very package
 # (an editable checkout, a sys.path.insert in the caller's script, a zipapp).

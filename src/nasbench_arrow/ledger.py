@@ -180,24 +180,8 @@ class QueryLedger:
 
         Parameters
         ----------
-        module_hash : str
-            Hash of the queried cell.
-        epochs : int
-            Budget asked for.
-        stop_halfway : bool
-            Whether the halfway evaluation was returned.
-        repeat : int
-            0-based repeat returned.
-        repeat_drawn : bool
-            True when the repeat was drawn at random, False when the caller chose it.
-        training_time : float
-            Seconds charged by this query.
-        validation_accuracy, test_accuracy : float
-            Fractions 0-1 returned.
-        training_time_spent : float
-            Budget counter after the query (seconds).
-        total_epochs_spent : int
-            Budget counter after the query (epochs).
+        module_hash, epochs, stop_halfway, repeat, repeat_drawn, training_time, validation_accuracy, test_accuracy, training_time_spent, total_epochs_spent
+            As the attributes of :class:`LedgerEntry` (units there).
         """
         seen = self._seen.get(module_hash, 0)
         self._seen[module_hash] = seen + 1
